@@ -1,0 +1,59 @@
+//! Builds `libavx` (a shared library linking libc) and its tests.
+//!
+//!   zig build                      ReleaseFast library into zig-out/
+//!   zig build test                 every Zig unit and stress test
+//!   zig build cross                the library for macOS and Windows too
+const std = @import("std");
+const builtin = @import("builtin");
+
+/// The one Zig version pin of the project (also read by scripts/avx).
+const pinned_zig = std.mem.trim(u8, @embedFile(".zig-version"), " \r\n");
+
+comptime {
+    if (!std.mem.eql(u8, builtin.zig_version_string, pinned_zig)) {
+        @compileError("avx builds with Zig " ++ pinned_zig ++ ", this is " ++ builtin.zig_version_string);
+    }
+}
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{ .preferred_optimize_mode = .ReleaseFast });
+
+    const lib = addLibrary(b, target, optimize);
+    b.installArtifact(lib);
+
+    const test_step = b.step("test", "Run the Zig unit and stress tests");
+    const test_filter = b.option([]const u8, "test-filter", "Only run tests whose name contains this");
+    const tests = b.addTest(.{
+        .root_module = rootModule(b, "native/tests.zig", target, b.option(std.builtin.OptimizeMode, "test-optimize", "Optimize mode of the tests") orelse .ReleaseSafe),
+        .filters = if (test_filter) |f| b.dupeStrings(&.{f}) else &.{},
+    });
+    test_step.dependOn(&b.addRunArtifact(tests).step);
+
+    // Cross builds prove the library compiles and links for every OS we ship.
+    const cross_step = b.step("cross", "Build the library for x86_64/aarch64 macOS and x86_64 Windows");
+    const cross_targets = [_][]const u8{ "x86_64-macos", "aarch64-macos", "x86_64-windows-gnu" };
+    for (cross_targets) |triple| {
+        const query = std.Target.Query.parse(.{ .arch_os_abi = triple }) catch unreachable;
+        const cross_lib = addLibrary(b, b.resolveTargetQuery(query), optimize);
+        const install = b.addInstallArtifact(cross_lib, .{ .dest_dir = .{ .override = .{ .custom = b.fmt("cross/{s}", .{triple}) } } });
+        cross_step.dependOn(&install.step);
+    }
+}
+
+fn rootModule(b: *std.Build, path: []const u8, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode) *std.Build.Module {
+    return b.createModule(.{
+        .root_source_file = b.path(path),
+        .target = target,
+        .optimize = optimize,
+        // libc: threads we spawn must have pthread TLS, or callbacks into
+        // Deno from them hang.
+        .link_libc = true,
+    });
+}
+
+fn addLibrary(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode) *std.Build.Step.Compile {
+    const module = rootModule(b, "native/root.zig", target, optimize);
+    if (target.result.os.tag == .windows) module.linkSystemLibrary("ntdll", .{});
+    return b.addLibrary(.{ .name = "avx", .linkage = .dynamic, .root_module = module });
+}

@@ -1,0 +1,219 @@
+//! Waiters and the FIFO queue every blocking primitive parks them in.
+//!
+//! A waiter is either a thread sleeping on its own `state` word (a Zig
+//! thread, or a JS isolate inside a `*Sync` call) or an entry of an
+//! isolate's completion queue (an `await`ed operation). Primitives do not
+//! care which: they `grant` the waiter at the head of their queue, under the
+//! queue's lock, and the waiter learns the result its own way.
+//!
+//! Invariant: a waiter is linked into a queue (`queue != null`) exactly as
+//! long as it is pending. Granting and cancelling both unlink under the
+//! queue's lock, so exactly one of them wins.
+const std = @import("std");
+const futex = @import("../os/futex.zig");
+const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const Cq = @import("cq.zig").Cq;
+const Deadline = @import("../os/clock.zig").Deadline;
+
+pub const Waiter = struct {
+    prev: ?*Waiter = null,
+    next: ?*Waiter = null,
+    /// The queue this waiter is linked into; null once granted.
+    queue: std.atomic.Value(?*WaitQueue) = .init(null),
+    /// `pending` until granted; a sleeping thread waits on this word.
+    state: futex.Word = .init(pending),
+    /// The code handed over with the grant (a `Code` value).
+    result: i32 = 0,
+    /// What the waiter asks for; its meaning belongs to the primitive
+    /// (permits for a semaphore, read or write for an rwlock).
+    request: u32 = 0,
+    /// Completion queue to post to; null for a sleeping thread.
+    cq: ?*Cq = null,
+    /// Identifies the operation to the isolate that owns `cq`.
+    token: u32 = 0,
+    /// Link in `cq`'s list of completions; owned by `cq`.
+    cq_next: ?*Waiter = null,
+    /// Gives back what a grant handed over (unlock, release permits) when
+    /// the operation was abandoned after it was granted. Set by the
+    /// primitive that registers the waiter; runs on the isolate's thread.
+    undo: ?*const fn (*Waiter) void = null,
+    /// The object `undo` acts on.
+    target: ?*anyopaque = null,
+    /// Owner-thread bookkeeping for `cq`'s pool.
+    abandoned: bool = false,
+    slot_gen: u16 = 0,
+    in_use: bool = false,
+
+    pub const pending: u32 = 0;
+    pub const granted: u32 = 1;
+
+    /// A waiter for the calling thread (it will sleep on `state`).
+    pub fn initSync(request: u32) Waiter {
+        return .{ .request = request };
+    }
+
+    /// Sleep until granted or until `deadline`. Returns the grant's result,
+    /// or `timeout` (as an i32 Code) when the waiter was cancelled in time.
+    /// The waiter must already be linked into a queue.
+    pub fn sleep(w: *Waiter, deadline: Deadline, timeout_code: i32) i32 {
+        std.debug.assert(w.cq == null);
+        // Spin briefly: a grant often comes within a few microseconds, and
+        // a futex round trip costs more than that.
+        var spins: u32 = 0;
+        while (spins < 2_000) : (spins += 1) {
+            if (w.state.load(.acquire) == granted) return w.result;
+            std.atomic.spinLoopHint();
+        }
+        while (w.state.load(.acquire) == pending) {
+            const left = deadline.remainingNs();
+            if (left != null and left.? == 0) {
+                if (cancel(w)) return timeout_code;
+                // Granted concurrently: the granter is about to publish.
+                while (w.state.load(.acquire) == pending) _ = futex.wait(&w.state, pending, null);
+                return w.result;
+            }
+            _ = futex.wait(&w.state, pending, left);
+        }
+        return w.result;
+    }
+};
+
+pub const WaitQueue = struct {
+    lock: RawMutex = .{},
+    head: ?*Waiter = null,
+    tail: ?*Waiter = null,
+    len: u32 = 0,
+    /// Runs under `lock` after a waiter was cancelled, so the primitive can
+    /// grant waiters the cancelled one stood in front of.
+    on_cancel: ?*const fn (*WaitQueue) void = null,
+
+    pub fn isEmpty(q: *const WaitQueue) bool {
+        return q.head == null;
+    }
+
+    /// Link `w` at the tail. Caller holds `lock`.
+    pub fn pushBack(q: *WaitQueue, w: *Waiter) void {
+        std.debug.assert(w.queue.load(.monotonic) == null);
+        w.prev = q.tail;
+        w.next = null;
+        if (q.tail) |t| t.next = w else q.head = w;
+        q.tail = w;
+        q.len += 1;
+        w.queue.store(q, .release);
+    }
+
+    /// Unlink `w`. Caller holds `lock`.
+    pub fn remove(q: *WaitQueue, w: *Waiter) void {
+        std.debug.assert(w.queue.load(.monotonic) == q);
+        std.debug.assert(q.len > 0);
+        if (w.prev) |p| p.next = w.next else q.head = w.next;
+        if (w.next) |n| n.prev = w.prev else q.tail = w.prev;
+        w.prev = null;
+        w.next = null;
+        q.len -= 1;
+        w.queue.store(null, .release);
+    }
+
+    /// Unlink the head and hand it `result`. Caller holds `lock`.
+    pub fn grantFront(q: *WaitQueue, result: i32) void {
+        const w = q.head orelse unreachable; // Callers check isEmpty first.
+        q.remove(w);
+        publish(w, result);
+    }
+
+    /// Unlink every waiter and hand each `result` (used by close).
+    pub fn grantAll(q: *WaitQueue, result: i32) void {
+        var n: u32 = 0;
+        while (q.head != null) : (n += 1) {
+            std.debug.assert(n <= q.len + n);
+            q.grantFront(result);
+        }
+    }
+};
+
+/// Deliver a grant to an unlinked waiter. Caller holds the lock of the
+/// queue `w` was in, which is what makes `cancel` and the CQ's close see a
+/// consistent picture.
+pub fn publish(w: *Waiter, result: i32) void {
+    std.debug.assert(w.queue.load(.monotonic) == null);
+    w.result = result;
+    if (w.cq) |cq| {
+        w.state.store(Waiter.granted, .release);
+        cq.post(w);
+    } else {
+        w.state.store(Waiter.granted, .release);
+        // The sleeper may return and reuse its stack before this wake runs;
+        // a futex wake on a stale address can only cause a spurious wake-up,
+        // which every wait loop here tolerates.
+        futex.wakeOne(&w.state);
+    }
+}
+
+/// Unlink a pending waiter. True if it was pending and is now cancelled;
+/// false if a grant won (the result is, or will shortly be, published).
+pub fn cancel(w: *Waiter) bool {
+    var attempts: u32 = 0;
+    while (true) : (attempts += 1) {
+        // A waiter moves between queues only when a condvar hands it to its
+        // mutex; that happens a bounded number of times.
+        std.debug.assert(attempts < 1_000_000);
+        const q = w.queue.load(.acquire) orelse return false;
+        q.lock.lock();
+        defer q.lock.unlock();
+        if (w.queue.load(.monotonic) != q) continue;
+        q.remove(w);
+        if (q.on_cancel) |f| f(q);
+        return true;
+    }
+}
+
+test "wait_queue: fifo order and cancel" {
+    var q: WaitQueue = .{};
+    var a = Waiter.initSync(1);
+    var b = Waiter.initSync(2);
+    var c = Waiter.initSync(3);
+    q.lock.lock();
+    q.pushBack(&a);
+    q.pushBack(&b);
+    q.pushBack(&c);
+    q.lock.unlock();
+    try std.testing.expect(cancel(&b));
+    try std.testing.expect(!cancel(&b));
+    q.lock.lock();
+    q.grantFront(0);
+    try std.testing.expectEqual(@as(u32, Waiter.granted), a.state.load(.acquire));
+    try std.testing.expect(q.head == &c);
+    q.grantFront(7);
+    q.lock.unlock();
+    try std.testing.expectEqual(@as(i32, 7), c.result);
+    try std.testing.expect(q.isEmpty());
+}
+
+test "wait_queue: a sleeping thread is granted" {
+    var q: WaitQueue = .{};
+    var w = Waiter.initSync(0);
+    q.lock.lock();
+    q.pushBack(&w);
+    q.lock.unlock();
+    const T = struct {
+        fn grant(qq: *WaitQueue) void {
+            std.Thread.sleep(std.time.ns_per_ms);
+            qq.lock.lock();
+            qq.grantFront(42);
+            qq.lock.unlock();
+        }
+    };
+    const th = try std.Thread.spawn(.{}, T.grant, .{&q});
+    try std.testing.expectEqual(@as(i32, 42), w.sleep(Deadline.never, -4));
+    th.join();
+}
+
+test "wait_queue: a sleeping thread times out" {
+    var q: WaitQueue = .{};
+    var w = Waiter.initSync(0);
+    q.lock.lock();
+    q.pushBack(&w);
+    q.lock.unlock();
+    try std.testing.expectEqual(@as(i32, -4), w.sleep(Deadline.fromMs(1), -4));
+    try std.testing.expect(q.isEmpty());
+}

@@ -1,0 +1,68 @@
+//! Conventions shared by every exports file.
+//!
+//! - Handles and queue ids cross as f64 (V8 fast calls take f64; a 64-bit
+//!   integer argument given a JS number would leave the fast path).
+//! - Results are i32: 0 ok, > 0 where documented (a token, a length),
+//!   < 0 a `Code`.
+//! - An async operation takes the caller's queue id; it returns 0 when it
+//!   finished at once, a token (> 0) when a completion will be posted, or a
+//!   Code.
+//! - Timeouts are f64 milliseconds; negative, NaN or infinite means none.
+//! - Byte buffers are a pointer and a u32 length.
+const std = @import("std");
+const code = @import("../core/code.zig");
+const handles = @import("../core/handles.zig");
+const cq_mod = @import("../core/cq.zig");
+pub const Code = code.Code;
+pub const Handle = handles.Handle;
+pub const Kind = handles.Kind;
+pub const Cq = cq_mod.Cq;
+
+/// The object behind `h` as a `*T`, or the code to return.
+pub fn object(comptime T: type, h: f64, kind: Kind) error{ InvalidHandle, WrongKind }!*T {
+    const handle = handles.fromF64(h) orelse return error.InvalidHandle;
+    return handles.get(T, handle, kind);
+}
+
+/// Turn an error union into the i32 an export returns.
+pub fn status(result: anyerror!void) i32 {
+    result catch |err| return code.fromError(err).int();
+    return 0;
+}
+
+pub fn fail(err: anyerror) i32 {
+    return code.fromError(err).int();
+}
+
+/// For exports that return a value as f64: NaN with `last_error` set.
+pub fn failF64(err: anyerror) f64 {
+    code.last_error = code.fromError(err).int();
+    return std.math.nan(f64);
+}
+
+/// The caller's completion queue.
+pub fn queue(id: f64) error{InvalidArgument}!*Cq {
+    return cq_mod.get(id) orelse error.InvalidArgument;
+}
+
+/// Register a new native object: its handle as f64, or NaN on failure.
+pub fn register(kind: Kind, obj: *anyopaque, destroy: handles.Destroy) f64 {
+    const h = handles.create(kind, obj, destroy) catch |err| return failF64(err);
+    return handles.toF64(h);
+}
+
+/// A byte slice from a (pointer, length) pair; a null pointer is only
+/// allowed with length 0.
+pub fn bytes(ptr: ?[*]const u8, len: u32) error{InvalidArgument}![]const u8 {
+    if (len == 0) return &.{};
+    const p = ptr orelse return error.InvalidArgument;
+    return p[0..len];
+}
+
+pub fn bytesMut(ptr: ?[*]u8, len: u32) error{InvalidArgument}![]u8 {
+    if (len == 0) return &.{};
+    const p = ptr orelse return error.InvalidArgument;
+    return p[0..len];
+}
+
+pub const allocator = std.heap.c_allocator;

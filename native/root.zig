@@ -1,0 +1,5 @@
+//! libavx: the C ABI that `src/ffi/symbols.ts` binds. Each subsystem has
+//! its own exports file; this root only pulls them in.
+comptime {
+    _ = @import("ffi/core.zig");
+}

@@ -1,0 +1,11 @@
+//! Every Zig test of the project, reached from one root.
+test {
+    _ = @import("os/futex.zig");
+    _ = @import("os/clock.zig");
+    _ = @import("core/code.zig");
+    _ = @import("core/handles.zig");
+    _ = @import("core/wait_queue.zig");
+    _ = @import("core/cq.zig");
+    _ = @import("sync/raw_mutex.zig");
+    _ = @import("root.zig");
+}
