@@ -7,5 +7,8 @@ test {
     _ = @import("core/wait_queue.zig");
     _ = @import("core/cq.zig");
     _ = @import("sync/raw_mutex.zig");
+    _ = @import("sync/all.zig");
+    _ = @import("atomic/all.zig");
+    _ = @import("chan/all.zig");
     _ = @import("root.zig");
 }

@@ -1,0 +1,2 @@
+//! Tests of native/atomic.
+test {}

@@ -1,0 +1,1 @@
+//! Exports for atomic (see native/README.md).

@@ -1,0 +1,1 @@
+//! Exports for chan (see native/README.md).

@@ -1,0 +1,1 @@
+//! Exports for sync (see native/README.md).

@@ -1,0 +1,2 @@
+//! Tests of native/sync (filled by the sync files).
+test {}
