@@ -1,2 +1,6 @@
 //! Tests of native/atomic.
-test {}
+test {
+    _ = @import("counter.zig");
+    _ = @import("flag.zig");
+    _ = @import("box.zig");
+}

@@ -1,0 +1,55 @@
+/**
+ * avx: locks, channels and atomics shared by every isolate of a Deno
+ * process (the main thread and its Workers), backed by a native Zig
+ * library.
+ *
+ * Objects are native; JavaScript holds handles. Post `obj.handle` to a
+ * Worker and call the class's static `from(handle)` there to use the same
+ * object. Waiting operations come in three forms: `await x()` (never
+ * blocks the event loop; takes `{ signal, timeout }`), `xSync()` (blocks
+ * the thread, for Workers) and `tryX()` (never waits).
+ *
+ * Run with `--allow-ffi` (the library is loaded with `Deno.dlopen`) and,
+ * to use the `AVX_LIB_PATH` override, `--allow-env`.
+ *
+ * @example A counter shared with a Worker
+ * ```ts
+ * import { AtomicCounter, Mutex } from "@avx/runtime";
+ *
+ * const hits = new AtomicCounter();
+ * const lock = new Mutex();
+ * const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+ * worker.postMessage({ hits: hits.handle, lock: lock.handle });
+ * // worker.ts: const hits = AtomicCounter.from(e.data.hits); hits.add(1); ...
+ * ```
+ *
+ * @module
+ */
+export { AvxError, type AvxErrorCode, LaggedError } from "./src/errors.ts";
+export type { WaitOptions } from "./src/ffi/queue.ts";
+export { type Handle, Resource } from "./src/resource.ts";
+export {
+  bytesCodec,
+  type Codec,
+  type CodecName,
+  jsonCodec,
+  stringCodec,
+  structuredCodec,
+} from "./src/codec.ts";
+export { Mutex, MutexGuard } from "./src/sync/mutex.ts";
+export { RwLock, RwLockGuard } from "./src/sync/rwlock.ts";
+export { MAX_PERMITS, Permit, Semaphore } from "./src/sync/semaphore.ts";
+export { Condvar } from "./src/sync/condvar.ts";
+export { AtomicCounter } from "./src/atomic/counter.ts";
+export { AtomicFlag } from "./src/atomic/flag.ts";
+export { AtomicBox, type AtomicBoxOptions, type Versioned } from "./src/atomic/box.ts";
+export { type AttachOptions, MAX_CAPACITY, mpsc, type MpscOptions, Receiver, Sender } from "./src/chan/mpsc.ts";
+export {
+  broadcast,
+  type BroadcastOptions,
+  BroadcastReceiver,
+  BroadcastSender,
+  DEFAULT_BROADCAST_CAPACITY,
+} from "./src/chan/broadcast.ts";
+export { oneshot, type OneshotOptions, OneshotReceiver, OneshotSender } from "./src/chan/oneshot.ts";
+export { liveHandles } from "./src/diagnostics.ts";

@@ -1,0 +1,8 @@
+/**
+ * Runs the pinned Zig: `deno run -A scripts/zig.ts build test`.
+ *
+ * @module
+ */
+import { runZig } from "./toolchain.ts";
+
+await runZig(Deno.args);

@@ -1,0 +1,369 @@
+/**
+ * Multi-producer, single-consumer channels shared across isolates.
+ *
+ * @module
+ */
+import { lib } from "../ffi/library.ts";
+import { Kind } from "../ffi/symbols.ts";
+import { checkSignal, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
+import { readMessage } from "../ffi/scratch.ts";
+import { AvxError, Status } from "../errors.ts";
+import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { type Codec, type CodecName, encodeWith, resolveCodec } from "../codec.ts";
+import { receive, send } from "./ops.ts";
+
+/** Options of {@link mpsc}. */
+export interface MpscOptions<T> {
+  /** Most messages queued at once; senders wait while it is full. Omit for unbounded. */
+  capacity?: number;
+  /** How values become bytes; default `"bytes"` (`Uint8Array`). */
+  codec?: Codec<T> | CodecName;
+}
+
+/** Options of `Sender.from` / `Receiver.from`. */
+export interface AttachOptions<T> {
+  /** The codec the channel was created with (codecs live in JS, not natively). */
+  codec?: Codec<T> | CodecName;
+}
+
+/** The largest capacity a bounded channel can have. */
+export const MAX_CAPACITY = 2 ** 31 - 1;
+
+/**
+ * Create a channel: any number of senders (clone them, or post
+ * `tx.handle` to Workers), one receiver. Messages of one sender arrive in
+ * the order sent; none is lost or duplicated. Each message is copied once
+ * into native memory and once out.
+ *
+ * @example
+ * ```ts
+ * import { mpsc } from "@avx/runtime";
+ *
+ * const [tx, rx] = mpsc<string>({ codec: "string", capacity: 1024 });
+ * await tx.send("hello");
+ * tx.close();
+ * for await (const msg of rx) console.log(msg);
+ * ```
+ */
+export function mpsc<T = Uint8Array>(options?: MpscOptions<T>): [Sender<T>, Receiver<T>] {
+  const capacity = options?.capacity ?? 0;
+  if (!Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
+    throw new AvxError("INVALID_ARGUMENT", `mpsc: capacity must be an integer in 0 (unbounded)..${MAX_CAPACITY}, got ${capacity}`);
+  }
+  const codec = resolveCodec(options?.codec);
+  const pair = new Float64Array(2);
+  const r = lib().avx_mpsc_new(capacity, pair);
+  if (r !== 0) throw AvxError.fromStatus(r, "mpsc");
+  return [Sender.fromOwned(pair[0], codec), Receiver.fromOwned(pair[1], codec)];
+}
+
+let owned: Handle | undefined;
+
+function ownedOrThrow(what: string): Handle {
+  const h = owned;
+  owned = undefined;
+  if (h === undefined) throw new TypeError(`${what}: use mpsc() or ${what}.from(handle)`);
+  return h;
+}
+
+/**
+ * The sending side of an {@link mpsc} channel.
+ *
+ * @example
+ * ```ts
+ * import { mpsc } from "@avx/runtime";
+ * const [tx, rx] = mpsc();
+ * tx.trySend(new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export class Sender<T = Uint8Array> extends Resource {
+  readonly #codec: Codec<T>;
+
+  /** @internal Use {@link mpsc}, {@link Sender.clone} or {@link Sender.from}. */
+  constructor(codec: Codec<T>) {
+    super(() => ownedOrThrow("Sender"));
+    this.#codec = codec;
+  }
+
+  /** @internal */
+  static fromOwned<T>(handle: Handle, codec: Codec<T>): Sender<T> {
+    owned = handle;
+    return new Sender(codec);
+  }
+
+  /**
+   * Attach to a sender created in another isolate. Both wrappers then
+   * share that one sender (it ends when both are disposed); use
+   * {@link Sender.clone} for an independent one.
+   *
+   * @example
+   * ```ts
+   * import { mpsc, Sender } from "@avx/runtime";
+   * const [tx] = mpsc<string>({ codec: "string" });
+   * const same = Sender.from<string>(tx.handle, { codec: "string" });
+   * ```
+   */
+  static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): Sender<T> {
+    const codec = resolveCodec<T>(options?.codec);
+    return adopt(() => new Sender<T>(codec), handle, Kind.mpscSender, "Sender");
+  }
+
+  /**
+   * Send, waiting (without blocking the event loop) while the channel is
+   * full. Rejects with `CLOSED` once the channel is closed.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx] = mpsc({ capacity: 1 });
+   * await tx.send(new Uint8Array(8), { timeout: 100 });
+   * ```
+   */
+  async send(value: T, options?: WaitOptions): Promise<void> {
+    const bytes = encodeWith(this.#codec, value);
+    checkSignal(options?.signal, "Sender.send");
+    const h = this.live;
+    const l = lib();
+    const r = await send(
+      () => l.avx_mpsc_try_send(h, bytes, bytes.length),
+      (q) => l.avx_mpsc_send_async(h, q),
+      "Sender.send",
+      options,
+    );
+    if (r !== 0) throw AvxError.fromStatus(r, "Sender.send");
+  }
+
+  /**
+   * Send if there is room now; `false` if the channel is full. Throws
+   * `CLOSED` once the channel is closed.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx] = mpsc({ capacity: 1 });
+   * tx.trySend(new Uint8Array(1)); // true
+   * tx.trySend(new Uint8Array(1)); // false: full
+   * ```
+   */
+  trySend(value: T): boolean {
+    const bytes = encodeWith(this.#codec, value);
+    const r = lib().avx_mpsc_try_send(this.live, bytes, bytes.length);
+    if (r === 0) return true;
+    if (r === Status.WOULD_BLOCK) return false;
+    throw AvxError.fromStatus(r, "Sender.trySend");
+  }
+
+  /**
+   * Send, blocking the calling thread while the channel is full.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx] = mpsc();
+   * tx.sendSync(new Uint8Array(4));
+   * ```
+   */
+  sendSync(value: T, options?: { timeout?: number }): void {
+    const bytes = encodeWith(this.#codec, value);
+    const r = lib().avx_mpsc_send(this.live, bytes, bytes.length, syncTimeout(options?.timeout, "Sender.sendSync"));
+    if (r !== 0) throw AvxError.fromStatus(r, "Sender.sendSync");
+  }
+
+  /**
+   * A new, independent sender for the same channel.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx] = mpsc();
+   * const tx2 = tx.clone();
+   * ```
+   */
+  clone(): Sender<T> {
+    const h = created(lib().avx_mpsc_clone_sender(this.live), "Sender.clone");
+    return Sender.fromOwned(h, this.#codec);
+  }
+
+  /**
+   * Close the channel for every sender: further sends fail with `CLOSED`;
+   * the receiver still gets what was queued, then the end. (Disposing a
+   * sender only drops this one; the channel ends when every sender is
+   * gone.)
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc();
+   * tx.close();
+   * console.log(await rx.recv()); // null
+   * ```
+   */
+  close(): void {
+    const r = lib().avx_mpsc_close(this.live);
+    if (r !== 0) throw AvxError.fromStatus(r, "Sender.close");
+  }
+}
+
+/**
+ * The receiving side of an {@link mpsc} channel. Iterate it with
+ * `for await`; iteration ends when the channel is closed and drained.
+ *
+ * @example
+ * ```ts
+ * import { mpsc } from "@avx/runtime";
+ * const [tx, rx] = mpsc<unknown>({ codec: "json" });
+ * tx.trySend({ n: 1 });
+ * console.log(await rx.recv()); // { n: 1 }
+ * ```
+ */
+export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<T> {
+  readonly #codec: Codec<T>;
+
+  /** @internal Use {@link mpsc} or {@link Receiver.from}. */
+  constructor(codec: Codec<T>) {
+    super(() => ownedOrThrow("Receiver"));
+    this.#codec = codec;
+  }
+
+  /** @internal */
+  static fromOwned<T>(handle: Handle, codec: Codec<T>): Receiver<T> {
+    owned = handle;
+    return new Receiver(codec);
+  }
+
+  /**
+   * Attach to a receiver created in another isolate. Only one isolate
+   * should receive at a time (concurrent receives are serialised natively).
+   *
+   * @example
+   * ```ts
+   * import { mpsc, Receiver } from "@avx/runtime";
+   * const [, rx] = mpsc();
+   * const same = Receiver.from(rx.handle);
+   * ```
+   */
+  static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): Receiver<T> {
+    const codec = resolveCodec<T>(options?.codec);
+    return adopt(() => new Receiver<T>(codec), handle, Kind.mpscReceiver, "Receiver");
+  }
+
+  #finish(got: Uint8Array | number, what: string): T | null {
+    if (typeof got !== "number") return this.#codec.decode(got);
+    if (got === Status.CLOSED) return null;
+    throw AvxError.fromStatus(got, what);
+  }
+
+  /**
+   * The next message, waiting without blocking the event loop; `null` once
+   * the channel is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc();
+   * setTimeout(() => tx.trySend(new Uint8Array([9])), 5);
+   * console.log(await rx.recv({ timeout: 1000 }));
+   * ```
+   */
+  async recv(options?: WaitOptions): Promise<T | null> {
+    const h = this.live;
+    const l = lib();
+    const got = await receive(
+      (b, c) => l.avx_mpsc_try_recv(h, b, c),
+      (q) => l.avx_mpsc_recv_async(h, q),
+      "Receiver.recv",
+      options,
+    );
+    return this.#finish(got, "Receiver.recv");
+  }
+
+  /**
+   * A message if one is ready, else `null`. Throws `CLOSED` once the
+   * channel is closed and drained (so `null` always means "not yet").
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [, rx] = mpsc();
+   * console.log(rx.tryRecv()); // null
+   * ```
+   */
+  tryRecv(): T | null {
+    const h = this.live;
+    const got = readMessage((b, c) => lib().avx_mpsc_try_recv(h, b, c));
+    if (got === Status.WOULD_BLOCK) return null;
+    if (typeof got === "number") throw AvxError.fromStatus(got, "Receiver.tryRecv");
+    return this.#codec.decode(got);
+  }
+
+  /**
+   * The next message, blocking the calling thread; `null` once the channel
+   * is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc();
+   * tx.trySend(new Uint8Array(1));
+   * rx.recvSync({ timeout: 100 });
+   * ```
+   */
+  recvSync(options?: { timeout?: number }): T | null {
+    const h = this.live;
+    const t = syncTimeout(options?.timeout, "Receiver.recvSync");
+    return this.#finish(readMessage((b, c) => lib().avx_mpsc_recv(h, b, c, t)), "Receiver.recvSync");
+  }
+
+  /**
+   * Messages queued right now.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [, rx] = mpsc();
+   * console.log(rx.length); // 0
+   * ```
+   */
+  get length(): number {
+    const r = lib().avx_mpsc_len(this.live);
+    if (r < 0) throw AvxError.fromStatus(r, "Receiver.length");
+    return r;
+  }
+
+  /**
+   * Close the channel: senders fail with `CLOSED` from now on; messages
+   * already queued can still be received.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [, rx] = mpsc();
+   * rx.close();
+   * ```
+   */
+  close(): void {
+    const r = lib().avx_mpsc_close(this.live);
+    if (r !== 0) throw AvxError.fromStatus(r, "Receiver.close");
+  }
+
+  /**
+   * Iterate until the channel is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc();
+   * tx.close();
+   * for await (const _ of rx) {
+   *   // never runs
+   * }
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const v = await this.recv();
+      if (v === null) return;
+      yield v;
+    }
+  }
+}

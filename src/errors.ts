@@ -1,0 +1,181 @@
+/**
+ * Errors raised by avx. Every failure is an {@link AvxError} with a stable
+ * {@link AvxErrorCode}; the numbers behind the codes are the native
+ * library's (native/core/code.zig).
+ *
+ * @module
+ */
+
+/** Stable error codes. */
+export type AvxErrorCode =
+  | "INVALID_HANDLE"
+  | "WRONG_KIND"
+  | "CLOSED"
+  | "TIMEOUT"
+  | "ABORTED"
+  | "LAGGED"
+  | "WOULD_BLOCK"
+  | "OUT_OF_MEMORY"
+  | "TOO_LARGE"
+  | "INVALID_ARGUMENT"
+  | "NOT_LOCKED"
+  | "LIMIT"
+  | "BUFFER_TOO_SMALL"
+  | "DISCONNECTED"
+  | "ALREADY_SENT"
+  | "INVALID_STATE"
+  | "LIBRARY_NOT_FOUND"
+  | "ABI_MISMATCH";
+
+const byNumber: Record<number, AvxErrorCode> = {
+  [-1]: "INVALID_HANDLE",
+  [-2]: "WRONG_KIND",
+  [-3]: "CLOSED",
+  [-4]: "TIMEOUT",
+  [-5]: "ABORTED",
+  [-6]: "LAGGED",
+  [-7]: "WOULD_BLOCK",
+  [-8]: "OUT_OF_MEMORY",
+  [-9]: "TOO_LARGE",
+  [-10]: "INVALID_ARGUMENT",
+  [-11]: "NOT_LOCKED",
+  [-12]: "LIMIT",
+  [-13]: "BUFFER_TOO_SMALL",
+  [-14]: "DISCONNECTED",
+  [-15]: "ALREADY_SENT",
+  [-16]: "INVALID_STATE",
+};
+
+/** Native result codes used by the bindings. @internal */
+export const Status = {
+  OK: 0,
+  INVALID_HANDLE: -1,
+  WRONG_KIND: -2,
+  CLOSED: -3,
+  TIMEOUT: -4,
+  LAGGED: -6,
+  WOULD_BLOCK: -7,
+  BUFFER_TOO_SMALL: -13,
+  DISCONNECTED: -14,
+} as const;
+
+/**
+ * The error every avx operation throws or rejects with.
+ *
+ * @example Telling a timeout from other failures
+ * ```ts
+ * import { AvxError, Mutex } from "@avx/runtime";
+ *
+ * using m = new Mutex();
+ * using _held = m.lockSync();
+ * try {
+ *   await m.lock({ timeout: 10 });
+ * } catch (e) {
+ *   if (e instanceof AvxError && e.code === "TIMEOUT") console.log("busy");
+ * }
+ * ```
+ */
+export class AvxError extends Error {
+  /** The stable code of this failure. */
+  readonly code: AvxErrorCode;
+
+  /**
+   * Make an error with a code and a message.
+   *
+   * @example
+   * ```ts
+   * import { AvxError } from "@avx/runtime";
+   * const e = new AvxError("CLOSED", "channel closed");
+   * console.log(e.code);
+   * ```
+   */
+  constructor(code: AvxErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AvxError";
+    this.code = code;
+  }
+
+  /**
+   * The error for a negative native result code.
+   *
+   * @example
+   * ```ts
+   * import { AvxError } from "@avx/runtime";
+   * console.log(AvxError.fromStatus(-4, "lock").code); // "TIMEOUT"
+   * ```
+   */
+  static fromStatus(status: number, what: string): AvxError {
+    const code = byNumber[status] ?? "INVALID_STATE";
+    return new AvxError(code, `${what}: ${describe(code)}`);
+  }
+}
+
+/**
+ * A broadcast receiver fell behind: `missed` messages were overwritten
+ * before it read them. The receiver continues from the oldest message
+ * still retained.
+ *
+ * @example
+ * ```ts
+ * import { broadcast, LaggedError } from "@avx/runtime";
+ *
+ * using tx = broadcast<Uint8Array>({ capacity: 2 });
+ * using rx = tx.subscribe();
+ * for (let i = 0; i < 5; i++) tx.send(new Uint8Array([i]));
+ * try {
+ *   rx.tryRecv();
+ * } catch (e) {
+ *   if (e instanceof LaggedError) console.log(e.missed); // 3
+ * }
+ * ```
+ */
+export class LaggedError extends AvxError {
+  /** How many messages this receiver missed. */
+  readonly missed: number;
+
+  /**
+   * Make a lag error.
+   *
+   * @example
+   * ```ts
+   * import { LaggedError } from "@avx/runtime";
+   * console.log(new LaggedError(3).missed);
+   * ```
+   */
+  constructor(missed: number) {
+    super("LAGGED", `receiver lagged behind and missed ${missed} message(s)`);
+    this.name = "LaggedError";
+    this.missed = missed;
+  }
+}
+
+function describe(code: AvxErrorCode): string {
+  switch (code) {
+    case "INVALID_HANDLE":
+      return "invalid or stale handle";
+    case "WRONG_KIND":
+      return "handle names an object of another kind";
+    case "CLOSED":
+      return "closed";
+    case "TIMEOUT":
+      return "timed out";
+    case "WOULD_BLOCK":
+      return "would block";
+    case "OUT_OF_MEMORY":
+      return "out of memory";
+    case "TOO_LARGE":
+      return "value too large (at most 1 GiB)";
+    case "INVALID_ARGUMENT":
+      return "invalid argument";
+    case "NOT_LOCKED":
+      return "not locked";
+    case "LIMIT":
+      return "too many objects or pending operations";
+    case "DISCONNECTED":
+      return "the sender went away without sending";
+    case "ALREADY_SENT":
+      return "a value was already sent";
+    default:
+      return code.toLowerCase().replaceAll("_", " ");
+  }
+}

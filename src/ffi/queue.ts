@@ -1,0 +1,200 @@
+/**
+ * This isolate's completion queue: how operations that must wait
+ * (`await m.lock()`, `await rx.recv()`) learn that they can finish without
+ * blocking the event loop.
+ *
+ * An operation that cannot finish at once registers a waiter natively and
+ * gets a token. Whoever later grants it (any thread, any isolate) posts
+ * `(token, result)` to this queue and rings our doorbell (a thread-safe
+ * callback) only if we said we were idle. One ring drains every completion
+ * that has arrived, in a loop of fast calls.
+ *
+ * @module
+ */
+import { lib } from "./library.ts";
+import { AvxError } from "../errors.ts";
+
+/** Options of every operation that may wait. */
+export interface WaitOptions {
+  /** Abort the wait; the operation rejects with code `ABORTED`. */
+  signal?: AbortSignal;
+  /** Give up after this many milliseconds; rejects with code `TIMEOUT`. */
+  timeout?: number;
+}
+
+type Settle = (result: number) => void;
+
+const BATCH = 256;
+
+class CompletionQueue {
+  readonly id: number;
+  readonly #waiting = new Map<number, Settle>();
+  readonly #out = new Int32Array(BATCH * 2);
+  readonly #bell: Deno.UnsafeCallback<{ parameters: []; result: "void" }>;
+  #referenced = false;
+
+  constructor() {
+    this.#bell = Deno.UnsafeCallback.threadSafe(
+      { parameters: [], result: "void" },
+      () => this.drain(),
+    );
+    this.#bell.unref();
+    const id = lib().avx_cq_open(this.#bell.pointer);
+    if (id < 0) throw AvxError.fromStatus(id, "opening the completion queue");
+    this.id = id;
+  }
+
+  /** Wait for `token`'s completion; `settle` gets its result. */
+  add(token: number, settle: Settle): void {
+    this.#waiting.set(token, settle);
+    if (!this.#referenced) {
+      // Keep the event loop alive while something is pending.
+      this.#bell.ref();
+      this.#referenced = true;
+    }
+    this.#arm();
+  }
+
+  /** Stop waiting for `token`; a grant that raced us is undone natively. */
+  cancel(token: number): void {
+    if (!this.#waiting.delete(token)) return;
+    lib().avx_cq_cancel(this.id, token);
+    this.#idleCheck();
+  }
+
+  /** Run every completion that has arrived. */
+  drain(): void {
+    const l = lib();
+    for (;;) {
+      const n = l.avx_cq_drain(this.id, this.#out, this.#out.length);
+      for (let i = 0; i < n; i++) {
+        const token = this.#out[2 * i];
+        const settle = this.#waiting.get(token);
+        if (settle === undefined) continue;
+        this.#waiting.delete(token);
+        settle(this.#out[2 * i + 1]);
+      }
+      if (n < BATCH) break;
+    }
+    if (this.#waiting.size > 0) this.#arm();
+    else this.#idleCheck();
+  }
+
+  get pending(): number {
+    return this.#waiting.size;
+  }
+
+  #arm(): void {
+    if (lib().avx_cq_arm(this.id) === 1) queueMicrotask(() => this.drain());
+  }
+
+  #idleCheck(): void {
+    if (this.#waiting.size === 0 && this.#referenced) {
+      this.#bell.unref();
+      this.#referenced = false;
+    }
+  }
+}
+
+let queue: CompletionQueue | undefined;
+
+/** This isolate's queue, opened on first use. @internal */
+export function completionQueue(): CompletionQueue {
+  if (queue === undefined) {
+    queue = new CompletionQueue();
+    const q = queue;
+    globalThis.addEventListener?.("unload", () => {
+      lib().avx_cq_close(q.id);
+    });
+  }
+  return queue;
+}
+
+function abortError(signal: AbortSignal, what: string): AvxError {
+  return new AvxError("ABORTED", `${what}: aborted`, { cause: signal.reason });
+}
+
+/** Throw if `signal` is already aborted. @internal */
+export function checkSignal(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortError(signal, what);
+}
+
+/** Validate a timeout option: a finite number >= 0, or undefined. @internal */
+export function checkTimeout(timeout: number | undefined, what: string): void {
+  if (timeout === undefined) return;
+  if (typeof timeout !== "number" || !(timeout >= 0)) {
+    throw new AvxError("INVALID_ARGUMENT", `${what}: timeout must be a number >= 0, got ${timeout}`);
+  }
+}
+
+/**
+ * Start an operation that may have to wait. `start(queueId)` returns 0 when
+ * it finished at once, a token when a completion will follow, or a
+ * negative status. Resolves with the completion's result (0 when it
+ * finished at once); rejects on abort, timeout or a negative start status.
+ * @internal
+ */
+export function submit(
+  start: (queueId: number) => number,
+  what: string,
+  options?: WaitOptions,
+): Promise<number> {
+  const signal = options?.signal;
+  const timeout = options?.timeout;
+  try {
+    checkSignal(signal, what);
+    checkTimeout(timeout, what);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const q = completionQueue();
+  const r = start(q.id);
+  if (r === 0) return Promise.resolve(0);
+  if (r < 0) return Promise.reject(AvxError.fromStatus(r, what));
+  const token = r;
+  return new Promise<number>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      cleanup();
+      q.cancel(token);
+      reject(abortError(signal!, what));
+    };
+    const cleanup = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (timeout !== undefined && Number.isFinite(timeout)) {
+      timer = setTimeout(() => {
+        cleanup();
+        q.cancel(token);
+        reject(new AvxError("TIMEOUT", `${what}: timed out after ${timeout} ms`));
+      }, timeout);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    q.add(token, (result) => {
+      cleanup();
+      resolve(result);
+    });
+  });
+}
+
+/** A deadline for operations that may wait several times. @internal */
+export class Deadline {
+  readonly #at: number;
+
+  constructor(timeout: number | undefined) {
+    this.#at = timeout === undefined ? Infinity : performance.now() + timeout;
+  }
+
+  /** Options for the next wait, with the time left. */
+  options(options: WaitOptions | undefined): WaitOptions | undefined {
+    if (this.#at === Infinity) return options;
+    return { signal: options?.signal, timeout: Math.max(0, this.#at - performance.now()) };
+  }
+}
+
+/** Timeout in ms for a blocking native call (-1: none). @internal */
+export function syncTimeout(timeout: number | undefined, what: string): number {
+  checkTimeout(timeout, what);
+  return timeout === undefined ? -1 : timeout;
+}
