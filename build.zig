@@ -17,7 +17,8 @@ comptime {
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
-    const optimize = b.standardOptimizeOption(.{ .preferred_optimize_mode = .ReleaseFast });
+    // ReleaseFast unless asked otherwise: the library is what users benchmark.
+    const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimize mode (default ReleaseFast)") orelse .ReleaseFast;
 
     const lib = addLibrary(b, target, optimize);
     b.installArtifact(lib);
