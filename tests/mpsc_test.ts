@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { AvxError, mpsc, Receiver, Sender } from "../mod.ts";
+import { delay, nextMessage, withWorkers } from "./helpers.ts";
+
+Deno.test("mpsc: send, recv, order, close ends the stream", async () => {
+  const [tx, rx] = mpsc<string>({ codec: "string" });
+  for (const s of ["a", "b", "c"]) await tx.send(s);
+  assert.equal(rx.length, 3);
+  assert.equal(rx.tryRecv(), "a");
+  assert.equal(rx.recvSync(), "b");
+  assert.equal(await rx.recv(), "c");
+  assert.equal(rx.tryRecv(), null);
+  tx.trySend("d");
+  tx.close();
+  assert.throws(() => tx.trySend("e"), (e) => e instanceof AvxError && e.code === "CLOSED");
+  const got: string[] = [];
+  for await (const v of rx) got.push(v);
+  assert.deepEqual(got, ["d"]);
+  assert.equal(await rx.recv(), null);
+  assert.throws(() => rx.tryRecv(), (e) => e instanceof AvxError && e.code === "CLOSED");
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});
+
+Deno.test("mpsc: the stream ends when every sender is disposed", async () => {
+  const [tx, rx] = mpsc();
+  const tx2 = tx.clone();
+  tx.trySend(new Uint8Array([1]));
+  tx[Symbol.dispose]();
+  tx2.trySend(new Uint8Array([2]));
+  const pending = rx.recv().then(() => rx.recv()).then(() => rx.recv());
+  tx2[Symbol.dispose]();
+  assert.equal(await pending, null);
+  rx[Symbol.dispose]();
+});
+
+Deno.test("mpsc: bounded channel: trySend is false when full, send waits for room", async () => {
+  const [tx, rx] = mpsc({ capacity: 2 });
+  assert.equal(tx.trySend(new Uint8Array([1])), true);
+  assert.equal(tx.trySend(new Uint8Array([2])), true);
+  assert.equal(tx.trySend(new Uint8Array([3])), false);
+  let sent = false;
+  const p = tx.send(new Uint8Array([3])).then(() => (sent = true));
+  await delay(10);
+  assert.equal(sent, false);
+  assert.deepEqual(rx.tryRecv(), new Uint8Array([1]));
+  await p;
+  assert.deepEqual(await rx.recv(), new Uint8Array([2]));
+  assert.deepEqual(await rx.recv(), new Uint8Array([3]));
+  await assert.rejects(
+    (async () => {
+      tx.trySend(new Uint8Array(1));
+      tx.trySend(new Uint8Array(1));
+      await tx.send(new Uint8Array(1), { timeout: 10 });
+    })(),
+    (e) => e instanceof AvxError && e.code === "TIMEOUT",
+  );
+  assert.throws(() => tx.sendSync(new Uint8Array(1), { timeout: 5 }), (e) => e instanceof AvxError && e.code === "TIMEOUT");
+  // A closed receiver fails a waiting sender.
+  const waiting = tx.send(new Uint8Array(1));
+  rx.close();
+  await assert.rejects(waiting, (e) => e instanceof AvxError && e.code === "CLOSED");
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});
+
+Deno.test("mpsc: recv waits without blocking the event loop; timeout and abort", async () => {
+  const [tx, rx] = mpsc<unknown>({ codec: "structured" });
+  setTimeout(() => tx.trySend(new Map([[1, { at: new Date(0) }]])), 20);
+  const v = await rx.recv({ timeout: 2000 });
+  assert.deepEqual(v, new Map([[1, { at: new Date(0) }]]));
+  await assert.rejects(rx.recv({ timeout: 10 }), (e) => e instanceof AvxError && e.code === "TIMEOUT");
+  const ac = new AbortController();
+  const p = rx.recv({ signal: ac.signal });
+  ac.abort();
+  await assert.rejects(p, (e) => e instanceof AvxError && e.code === "ABORTED");
+  // Nothing was lost to the aborted receive.
+  tx.trySend("after");
+  assert.equal(await rx.recv(), "after");
+  assert.throws(() => rx.recvSync({ timeout: 5 }), (e) => e instanceof AvxError && e.code === "TIMEOUT");
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});
+
+Deno.test("mpsc: large messages grow the receive buffer", async () => {
+  const [tx, rx] = mpsc();
+  const big = new Uint8Array(5 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+  await tx.send(big);
+  assert.deepEqual(await rx.recv(), big);
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});
+
+async function fourSenders(capacity: number | undefined, count: number, mode: "sync" | "async") {
+  const [tx, rx] = mpsc({ capacity });
+  const senders = 4;
+  const next = new Array<number>(senders).fill(0);
+  await withWorkers("mpsc_sender.ts", senders, async (ws) => {
+    const done = ws.map((w) => nextMessage(w));
+    ws.forEach((w, id) => w.postMessage({ tx: tx.handle, id, count, mode }));
+    tx[Symbol.dispose](); // The workers hold the only senders now.
+    let total = 0;
+    for await (const m of rx) {
+      const view = new DataView(m.buffer, m.byteOffset, m.byteLength);
+      const id = view.getUint32(0, true);
+      const seq = view.getUint32(4, true);
+      assert.equal(seq, next[id], `sender ${id}: expected ${next[id]}, got ${seq}`);
+      next[id]++;
+      total++;
+      if (total === senders * count) break;
+    }
+    await Promise.all(done);
+  });
+  assert.deepEqual(next, new Array(senders).fill(count));
+  assert.equal(rx.tryRecv(), null, "nothing duplicated");
+  rx[Symbol.dispose]();
+}
+
+Deno.test("mpsc: four Workers x 100,000 messages, each exactly once, in order per sender", async () => {
+  await fourSenders(undefined, 100_000, "sync");
+});
+
+Deno.test("mpsc: bounded, senders waiting asynchronously", async () => {
+  await fourSenders(64, 20_000, "async");
+});
+
+Deno.test("mpsc: ping-pong with a Worker receiving synchronously", async () => {
+  const [toW, fromMain] = mpsc();
+  const [toMain, fromW] = mpsc();
+  await withWorkers("pingpong.ts", 1, async ([w]) => {
+    const ready = nextMessage(w);
+    w.postMessage({ rx: fromMain.handle, tx: toMain.handle });
+    await ready;
+    for (let i = 0; i < 1000; i++) {
+      toW.trySend(new Uint8Array([i & 0xff]));
+      assert.deepEqual(await fromW.recv(), new Uint8Array([i & 0xff]));
+    }
+    const done = nextMessage(w);
+    toW.close();
+    await done;
+  });
+  for (const r of [toW, fromMain, toMain, fromW]) r[Symbol.dispose]();
+});
+
+Deno.test("mpsc: Sender.from and Receiver.from validate kinds", () => {
+  const [tx, rx] = mpsc();
+  assert.throws(() => Receiver.from(tx.handle), (e) => e instanceof AvxError && e.code === "WRONG_KIND");
+  assert.throws(() => Sender.from(rx.handle), (e) => e instanceof AvxError && e.code === "WRONG_KIND");
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});
