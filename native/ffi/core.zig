@@ -19,6 +19,11 @@ export fn avx_init() i32 {
     return abi_version;
 }
 
+/// Does nothing: the baseline for measuring FFI call cost.
+export fn avx_nop() i32 {
+    return 0;
+}
+
 export fn avx_last_value() f64 {
     return @floatFromInt(code.last_value);
 }

@@ -12,6 +12,7 @@ const MS = "f64" as const; // timeout in milliseconds
 /** Symbol definitions of libavx. @internal */
 export const symbols = {
   avx_init: { parameters: [], result: "i32" },
+  avx_nop: { parameters: [], result: "i32" },
   avx_last_value: { parameters: [], result: "f64" },
   avx_last_error: { parameters: [], result: "i32" },
   avx_handle_retain: { parameters: [H, "u32"], result: "i32" },

@@ -1,0 +1,130 @@
+/**
+ * Channels across isolates, avx against postMessage (and the npm package
+ * `multithreading` when it is installed), in one run:
+ *
+ * - mpsc throughput, 64-byte messages, Worker -> Worker and Worker -> main;
+ * - ping-pong round trip between two Workers (avx: `recvSync`).
+ *
+ *   deno run -A bench/compare_channels.ts [messages]
+ *
+ * @module
+ */
+import { mpsc } from "../mod.ts";
+import { next, report, row, type Row, worker } from "./harness.ts";
+
+const N = Number(Deno.args[0] ?? 1_000_000);
+const SIZE = 64;
+const PINGS = 20_000;
+
+async function avxWorkerToWorker(): Promise<number> {
+  const [tx, rx] = mpsc();
+  const p = worker("avx_chan.ts");
+  const c = worker("avx_chan.ts");
+  p.postMessage({ role: "produce", tx: tx.handle, n: N, size: SIZE });
+  c.postMessage({ role: "consume", rx: rx.handle, n: N });
+  await Promise.all([next(p), next(c)]);
+  const done = next(c);
+  const t = performance.now();
+  p.postMessage("go");
+  await done;
+  const ms = performance.now() - t;
+  p.terminate();
+  c.terminate();
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+  return N / (ms / 1000);
+}
+
+async function postWorkerToWorker(): Promise<number> {
+  const { port1, port2 } = new MessageChannel();
+  const p = worker("post_chan.ts");
+  const c = worker("post_chan.ts");
+  p.postMessage({ role: "produce", port: port1, n: N, size: SIZE }, [port1]);
+  c.postMessage({ role: "consume", port: port2, n: N }, [port2]);
+  await Promise.all([next(p), next(c)]);
+  const done = next(c);
+  const t = performance.now();
+  p.postMessage("go");
+  await done;
+  const ms = performance.now() - t;
+  p.terminate();
+  c.terminate();
+  return N / (ms / 1000);
+}
+
+async function avxWorkerToMain(): Promise<number> {
+  const [tx, rx] = mpsc();
+  const p = worker("avx_chan.ts");
+  p.postMessage({ role: "produce", tx: tx.handle, n: N, size: SIZE });
+  await next(p);
+  const t = performance.now();
+  p.postMessage("go");
+  let bytes = 0;
+  for (let i = 0; i < N; i++) {
+    // The fast path first; await only when the queue is empty.
+    const m = rx.tryRecv() ?? await rx.recv();
+    bytes += m!.length;
+  }
+  const ms = performance.now() - t;
+  if (bytes !== N * SIZE) throw new Error("lost bytes");
+  p.terminate();
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+  return N / (ms / 1000);
+}
+
+async function postWorkerToMain(): Promise<number> {
+  const p = worker("post_chan.ts");
+  p.postMessage({ role: "produce", n: N, size: SIZE });
+  await next(p);
+  let got = 0;
+  const done = new Promise<void>((resolve) => {
+    p.onmessage = () => {
+      if (++got === N) resolve();
+    };
+  });
+  const t = performance.now();
+  p.postMessage("go");
+  await done;
+  const ms = performance.now() - t;
+  p.terminate();
+  return N / (ms / 1000);
+}
+
+async function avxPingPong(): Promise<number> {
+  const [aTx, aRx] = mpsc();
+  const [bTx, bRx] = mpsc();
+  const ping = worker("avx_chan.ts");
+  const pong = worker("avx_chan.ts");
+  ping.postMessage({ role: "ping", tx: aTx.handle, rx: bRx.handle, n: PINGS, size: SIZE });
+  pong.postMessage({ role: "pong", tx: bTx.handle, rx: aRx.handle, n: PINGS });
+  await Promise.all([next(ping), next(pong)]);
+  const done = next<{ ms: number }>(ping);
+  ping.postMessage("go");
+  const { ms } = await done;
+  ping.terminate();
+  pong.terminate();
+  for (const r of [aTx, aRx, bTx, bRx]) r[Symbol.dispose]();
+  return (ms * 1000) / PINGS;
+}
+
+async function postPingPong(): Promise<number> {
+  const { port1, port2 } = new MessageChannel();
+  const ping = worker("post_chan.ts");
+  const pong = worker("post_chan.ts");
+  ping.postMessage({ role: "ping", port: port1, n: PINGS, size: SIZE }, [port1]);
+  pong.postMessage({ role: "pong", port: port2 }, [port2]);
+  await Promise.all([next(ping), next(pong)]);
+  const done = next<{ ms: number }>(ping);
+  ping.postMessage("go");
+  const { ms } = await done;
+  ping.terminate();
+  pong.terminate();
+  return (ms * 1000) / PINGS;
+}
+
+const rows: Row[] = [];
+rows.push(row("mpsc 64 B, Worker -> Worker", "msg/s", await avxWorkerToWorker(), "postMessage", await postWorkerToWorker(), true));
+rows.push(row("mpsc 64 B, Worker -> main", "msg/s", await avxWorkerToMain(), "postMessage", await postWorkerToMain(), true));
+rows.push(row("ping-pong round trip, 2 Workers", "us", await avxPingPong(), "postMessage", await postPingPong(), false));
+await report(`Channels across isolates (${N.toLocaleString()} messages, ${SIZE} B)`, rows, "channels.json");

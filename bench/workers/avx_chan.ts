@@ -1,0 +1,39 @@
+// Benchmark worker for avx channels: producer, consumer or ponger.
+import { Receiver, Sender } from "../../mod.ts";
+
+self.onmessage = (e: MessageEvent) => {
+  const { role, n, size } = e.data;
+  if (role === "produce") {
+    using tx = Sender.from(e.data.tx);
+    const msg = new Uint8Array(size);
+    self.postMessage("ready");
+    self.onmessage = () => {
+      for (let i = 0; i < n; i++) tx.sendSync(msg);
+      self.postMessage("sent");
+    };
+  } else if (role === "consume") {
+    using rx = Receiver.from(e.data.rx);
+    self.postMessage("ready");
+    let bytes = 0;
+    for (let i = 0; i < n; i++) bytes += rx.recvSync()!.length;
+    self.postMessage({ bytes });
+  } else if (role === "pong") {
+    using rx = Receiver.from(e.data.rx);
+    using tx = Sender.from(e.data.tx);
+    self.postMessage("ready");
+    for (let i = 0; i < n; i++) tx.sendSync(rx.recvSync()!);
+  } else if (role === "ping") {
+    using rx = Receiver.from(e.data.rx);
+    using tx = Sender.from(e.data.tx);
+    const msg = new Uint8Array(size);
+    self.postMessage("ready");
+    self.onmessage = () => {
+      const t = performance.now();
+      for (let i = 0; i < n; i++) {
+        tx.sendSync(msg);
+        rx.recvSync();
+      }
+      self.postMessage({ ms: performance.now() - t });
+    };
+  }
+};
