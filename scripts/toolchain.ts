@@ -55,6 +55,7 @@ export async function findZig(): Promise<string> {
       localDir.pathname,
       `ziglang==${zigVersion}`,
     ],
+    env: { PIP_ROOT_USER_ACTION: "ignore" },
     stdout: "inherit",
     stderr: "inherit",
   }).output();

@@ -1,2 +1,6 @@
 //! Tests of native/chan.
-test {}
+test {
+    _ = @import("message.zig");
+    _ = @import("port.zig");
+    _ = @import("mpsc.zig");
+}

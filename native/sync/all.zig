@@ -1,2 +1,99 @@
-//! Tests of native/sync (filled by the sync files).
-test {}
+//! Tests of native/sync, and the helpers those tests share.
+const std = @import("std");
+const cq_mod = @import("../core/cq.zig");
+const Cq = cq_mod.Cq;
+const Deadline = @import("../os/clock.zig").Deadline;
+const WaitQueue = @import("../core/wait_queue.zig").WaitQueue;
+
+test {
+    _ = @import("mutex.zig");
+    _ = @import("rwlock.zig");
+    _ = @import("semaphore.zig");
+    _ = @import("condvar.zig");
+}
+
+/// A completion queue driven by the calling thread, standing in for an
+/// isolate in tests. Only the thread that opened it may use it.
+pub const TestQueue = struct {
+    cq: *Cq,
+
+    /// Generous: tests on a loaded 2-core machine can be slow, never stuck.
+    const wait_ms: f64 = 20_000;
+
+    pub fn open() !TestQueue {
+        const id = cq_mod.open(null);
+        if (id <= 0) return error.NoQueue;
+        return .{ .cq = cq_mod.get(@floatFromInt(id)).? };
+    }
+
+    pub fn close(t: TestQueue) void {
+        cq_mod.close(t.cq);
+    }
+
+    /// The next completion if one is ready, as (token, result).
+    pub fn poll(t: TestQueue) ?[2]i32 {
+        var out: [2]i32 = undefined;
+        if (t.cq.drain(&out) == 0) return null;
+        return out;
+    }
+
+    /// Wait for the completion of `token` and return its result. The test
+    /// must have no other operation pending on this queue (abandoned ones
+    /// are undone silently by the drain and do not count).
+    pub fn wait(t: TestQueue, token: u32) !i32 {
+        std.debug.assert(token > 0);
+        const deadline = Deadline.fromMs(wait_ms);
+        while (true) {
+            if (t.poll()) |c| {
+                if (c[0] != @as(i32, @intCast(token))) return error.UnexpectedToken;
+                return c[1];
+            }
+            if (deadline.remainingNs().? == 0) return error.TestTimedOut;
+            std.Thread.yield() catch {};
+        }
+    }
+
+    /// Drain until nothing is pending any more (abandoned operations are
+    /// undone on the way). Fails on a completion that was not abandoned.
+    pub fn settle(t: TestQueue) !void {
+        const deadline = Deadline.fromMs(wait_ms);
+        while (t.cq.live > 0) {
+            if (t.poll() != null) return error.UnexpectedCompletion;
+            if (deadline.remainingNs().? == 0) return error.TestTimedOut;
+            std.Thread.yield() catch {};
+        }
+    }
+};
+
+/// A small deterministic generator so stress tests vary their choices
+/// without depending on a seed source.
+pub const Rng = struct {
+    x: u64,
+
+    pub fn init(seed: u64) Rng {
+        return .{ .x = seed *% 0x9E3779B97F4A7C15 | 1 };
+    }
+
+    pub fn below(r: *Rng, n: u32) u32 {
+        std.debug.assert(n > 0);
+        r.x ^= r.x << 13;
+        r.x ^= r.x >> 7;
+        r.x ^= r.x << 17;
+        return @intCast(r.x % n);
+    }
+};
+
+/// Waiters queued in `q` now (taking its lock, so tests do not race).
+pub fn queuedLen(q: *WaitQueue) u32 {
+    q.lock.lock();
+    defer q.lock.unlock();
+    return q.len;
+}
+
+/// Raise `max` to at least `v`.
+pub fn atomicMax(max: *std.atomic.Value(u32), v: u32) void {
+    var cur = max.load(.monotonic);
+    while (v > cur) {
+        cur = max.cmpxchgWeak(cur, v, .monotonic, .monotonic) orelse return;
+    }
+}
