@@ -1,6 +1,9 @@
 //! Tests of native/chan.
 test {
+    _ = @import("counting_allocator.zig");
     _ = @import("message.zig");
     _ = @import("port.zig");
     _ = @import("mpsc.zig");
+    _ = @import("broadcast.zig");
+    _ = @import("oneshot.zig");
 }
