@@ -51,6 +51,9 @@ const pool = Array.from({ length: workers }, (_, id) => {
   });
   return w;
 });
+// Each worker says when it has attached; only then may our reference go
+// (a handle whose last reference is released cannot be attached to).
+await Promise.all(pool.map((w) => new Promise((resolve) => (w.onmessage = resolve))));
 resultsTx[Symbol.dispose](); // The workers hold the senders now.
 
 let primes = 0;

@@ -39,6 +39,7 @@ self.onmessage = async (e: MessageEvent) => {
   using results = Sender.from<ChunkResult>(e.data.results, { codec: "json" });
   using control = BroadcastSender.from<string>(e.data.control, { codec: "string" });
   using stop = control.subscribe();
+  self.postMessage("attached");
   for (;;) {
     const chunk = next.add(1) - 1;
     if (chunk >= chunks) break;

@@ -29,13 +29,16 @@ Deno.test("oneshot: the receiver learns the sender was dropped", async () => {
 Deno.test("oneshot: across a Worker, with value and with drop", async () => {
   await withWorkers("oneshot_worker.ts", 1, async ([w]) => {
     const [tx, rx] = oneshot<{ doubled: number }>({ codec: "json" });
+    const done = nextMessage(w);
     w.postMessage({ tx: tx.handle, n: 21 });
-    tx[Symbol.dispose]();
     assert.deepEqual(await rx.recv({ timeout: 5000 }), { doubled: 42 });
-    await nextMessage(w);
+    await done;
+    tx[Symbol.dispose]();
     rx[Symbol.dispose]();
     const [tx2, rx2] = oneshot({ codec: "json" });
+    const dropped = nextMessage(w);
     w.postMessage({ tx: tx2.handle, drop: true });
+    await dropped;
     tx2[Symbol.dispose]();
     await assert.rejects(rx2.recv({ timeout: 5000 }), (e) => e instanceof AvxError && e.code === "DISCONNECTED");
     rx2[Symbol.dispose]();

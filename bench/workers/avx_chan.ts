@@ -4,7 +4,8 @@ import { Receiver, Sender } from "../../mod.ts";
 self.onmessage = (e: MessageEvent) => {
   const { role, n, size } = e.data;
   if (role === "produce") {
-    using tx = Sender.from(e.data.tx);
+    // Not `using`: the sender must outlive this handler.
+    const tx = Sender.from(e.data.tx);
     const msg = new Uint8Array(size);
     self.postMessage("ready");
     self.onmessage = () => {
@@ -23,8 +24,8 @@ self.onmessage = (e: MessageEvent) => {
     self.postMessage("ready");
     for (let i = 0; i < n; i++) tx.sendSync(rx.recvSync()!);
   } else if (role === "ping") {
-    using rx = Receiver.from(e.data.rx);
-    using tx = Sender.from(e.data.tx);
+    const rx = Receiver.from(e.data.rx);
+    const tx = Sender.from(e.data.tx);
     const msg = new Uint8Array(size);
     self.postMessage("ready");
     self.onmessage = () => {

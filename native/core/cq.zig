@@ -142,6 +142,24 @@ pub const Cq = struct {
             return true;
         }
         w.abandoned = true;
+        // The granter has unlinked `w` and is pushing it onto `done` (it
+        // holds a wait-queue lock for a few instructions). Wait until it has
+        // landed, so that a drain right after this call undoes the grant:
+        // the isolate may block in a sync call next and never drain again.
+        var spins: u32 = 0;
+        while (!cq.holds(w)) : (spins += 1) {
+            if (spins < 1000) std.atomic.spinLoopHint() else std.Thread.yield() catch {};
+        }
+        return false;
+    }
+
+    /// Whether `w` is in `ready` or `done`. Owner only: nodes already in
+    /// `done` never change their links, producers only push at the head.
+    fn holds(cq: *Cq, w: *Waiter) bool {
+        var node = cq.ready_head;
+        while (node) |n| : (node = n.cq_next) if (n == w) return true;
+        node = cq.done.load(.acquire);
+        while (node) |n| : (node = n.cq_next) if (n == w) return true;
         return false;
     }
 

@@ -58,7 +58,9 @@ class CompletionQueue {
   /** Stop waiting for `token`; a grant that raced us is undone natively. */
   cancel(token: number): void {
     if (!this.#waiting.delete(token)) return;
-    lib().avx_cq_cancel(this.id, token);
+    // 1: it had been granted already; draining now undoes the grant (an
+    // unlock, permits given back) before this isolate does anything else.
+    if (lib().avx_cq_cancel(this.id, token) === 1) this.drain();
     this.#idleCheck();
   }
 
