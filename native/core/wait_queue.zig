@@ -46,6 +46,15 @@ pub const Waiter = struct {
 
     pub const pending: u32 = 0;
     pub const granted: u32 = 1;
+    /// Pending, and the thread is asleep (or about to be) on the futex: the
+    /// granter must wake it. A spinning thread stays `pending`, so a grant
+    /// during the spin costs no syscall.
+    pub const parked: u32 = 2;
+
+    /// Spin iterations before parking: about 5 us here, enough for a grant
+    /// from another core's short critical section or a channel ping-pong,
+    /// short enough not to starve the granter when threads outnumber cores.
+    const spin_limit: u32 = 200;
 
     /// A waiter for the calling thread (it will sleep on `state`).
     pub fn initSync(request: u32) Waiter {
@@ -53,28 +62,40 @@ pub const Waiter = struct {
     }
 
     /// Sleep until granted or until `deadline`. Returns the grant's result,
-    /// or `timeout` (as an i32 Code) when the waiter was cancelled in time.
-    /// The waiter must already be linked into a queue.
+    /// or `timeout_code` when the waiter was cancelled in time. The waiter
+    /// must already be linked into a queue.
     pub fn sleep(w: *Waiter, deadline: Deadline, timeout_code: i32) i32 {
         std.debug.assert(w.cq == null);
-        // Spin briefly: a grant often comes within a few microseconds, and
-        // a futex round trip costs more than that.
         var spins: u32 = 0;
-        while (spins < 2_000) : (spins += 1) {
+        while (spins < spin_limit) : (spins += 1) {
             if (w.state.load(.acquire) == granted) return w.result;
             std.atomic.spinLoopHint();
         }
-        while (w.state.load(.acquire) == pending) {
+        while (true) {
+            const s = w.state.load(.acquire);
+            if (s == granted) return w.result;
+            if (s == pending) {
+                // Announce the sleep; if the grant won the race, loop.
+                _ = w.state.cmpxchgStrong(pending, parked, .acquire, .acquire);
+                continue;
+            }
+            std.debug.assert(s == parked);
             const left = deadline.remainingNs();
             if (left != null and left.? == 0) {
                 if (cancel(w)) return timeout_code;
                 // Granted concurrently: the granter is about to publish.
-                while (w.state.load(.acquire) == pending) _ = futex.wait(&w.state, pending, null);
+                while (w.state.load(.acquire) != granted) _ = futex.wait(&w.state, parked, null);
                 return w.result;
             }
-            _ = futex.wait(&w.state, pending, left);
+            _ = futex.wait(&w.state, parked, left);
         }
-        return w.result;
+    }
+
+    /// Sleep until granted, with no deadline and no cancellation: for a
+    /// waiter whose grant is certain (it lost a cancel race, or it moved to
+    /// a queue it must wait out).
+    pub fn awaitGrant(w: *Waiter) i32 {
+        return w.sleep(Deadline.never, undefined);
     }
 };
 
@@ -123,11 +144,13 @@ pub const WaitQueue = struct {
 
     /// Unlink every waiter and hand each `result` (used by close).
     pub fn grantAll(q: *WaitQueue, result: i32) void {
+        const len = q.len;
         var n: u32 = 0;
         while (q.head != null) : (n += 1) {
-            std.debug.assert(n <= q.len + n);
+            std.debug.assert(n < len);
             q.grantFront(result);
         }
+        std.debug.assert(n == len);
     }
 };
 
@@ -141,11 +164,10 @@ pub fn publish(w: *Waiter, result: i32) void {
         w.state.store(Waiter.granted, .release);
         cq.post(w);
     } else {
-        w.state.store(Waiter.granted, .release);
-        // The sleeper may return and reuse its stack before this wake runs;
-        // a futex wake on a stale address can only cause a spurious wake-up,
-        // which every wait loop here tolerates.
-        futex.wakeOne(&w.state);
+        // Only a parked sleeper needs the syscall. It may return and reuse
+        // its stack before this wake runs; a futex wake on a stale address
+        // can only cause a spurious wake-up, which every wait loop tolerates.
+        if (w.state.swap(Waiter.granted, .acq_rel) == Waiter.parked) futex.wakeOne(&w.state);
     }
 }
 
