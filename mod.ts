@@ -28,14 +28,7 @@
 export { AvxError, type AvxErrorCode, LaggedError } from "./src/errors.ts";
 export type { WaitOptions } from "./src/ffi/queue.ts";
 export { type Handle, Resource } from "./src/resource.ts";
-export {
-  bytesCodec,
-  type Codec,
-  type CodecName,
-  jsonCodec,
-  stringCodec,
-  structuredCodec,
-} from "./src/codec.ts";
+export { bytesCodec, type Codec, type CodecName, jsonCodec, stringCodec, structuredCodec } from "./src/codec.ts";
 export { Mutex, MutexGuard } from "./src/sync/mutex.ts";
 export { RwLock, RwLockGuard } from "./src/sync/rwlock.ts";
 export { MAX_PERMITS, Permit, Semaphore } from "./src/sync/semaphore.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import { mpsc } from "../mod.ts";
-import { next, report, row, type Row, worker } from "./harness.ts";
+import { next, report, type Row, row, worker } from "./harness.ts";
 import { channel, toWire } from "./peers/multithreading.ts";
 
 const N = Number(Deno.args[0] ?? 1_000_000);
@@ -144,9 +144,22 @@ async function postPingPong(): Promise<number> {
 }
 
 const rows: Row[] = [];
-rows.push(row("mpsc 64 B, Worker -> Worker", "msg/s", await avxWorkerToWorker(), "postMessage", await postWorkerToWorker(), true));
+rows.push(
+  row(
+    "mpsc 64 B, Worker -> Worker",
+    "msg/s",
+    await avxWorkerToWorker(),
+    "postMessage",
+    await postWorkerToWorker(),
+    true,
+  ),
+);
 const avxW2W = rows[0].avx;
 rows.push(row("mpsc 64 B, Worker -> Worker", "msg/s", avxW2W, "multithreading", await mtWorkerToWorker(), true));
-rows.push(row("mpsc 64 B, Worker -> main", "msg/s", await avxWorkerToMain(), "postMessage", await postWorkerToMain(), true));
-rows.push(row("ping-pong round trip, 2 Workers", "us", await avxPingPong(), "postMessage", await postPingPong(), false));
+rows.push(
+  row("mpsc 64 B, Worker -> main", "msg/s", await avxWorkerToMain(), "postMessage", await postWorkerToMain(), true),
+);
+rows.push(
+  row("ping-pong round trip, 2 Workers", "us", await avxPingPong(), "postMessage", await postPingPong(), false),
+);
 await report(`Channels across isolates (${N.toLocaleString()} messages, ${SIZE} B)`, rows, "channels.json");

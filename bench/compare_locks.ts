@@ -8,7 +8,7 @@
  * @module
  */
 import { Mutex } from "../mod.ts";
-import { next, report, row, type Row, worker } from "./harness.ts";
+import { next, report, type Row, row, worker } from "./harness.ts";
 
 const N = Number(Deno.args[0] ?? 200_000);
 
@@ -31,6 +31,24 @@ async function run(impl: "avx" | "mt", workers: number): Promise<number> {
 }
 
 const rows: Row[] = [];
-rows.push(row("Mutex lock+unlock, 1 Worker (uncontended)", "ns", await run("avx", 1), "multithreading", await run("mt", 1), false));
-rows.push(row("Mutex lock+unlock, 2 Workers (contended)", "ns", await run("avx", 2), "multithreading", await run("mt", 2), false));
+rows.push(
+  row(
+    "Mutex lock+unlock, 1 Worker (uncontended)",
+    "ns",
+    await run("avx", 1),
+    "multithreading",
+    await run("mt", 1),
+    false,
+  ),
+);
+rows.push(
+  row(
+    "Mutex lock+unlock, 2 Workers (contended)",
+    "ns",
+    await run("avx", 2),
+    "multithreading",
+    await run("mt", 2),
+    false,
+  ),
+);
 await report(`Mutex across Workers (${N.toLocaleString()} pairs per Worker)`, rows, "locks.json");

@@ -66,6 +66,12 @@ export async function report(title: string, rows: Row[], file: string): Promise<
   }
   const dir = new URL("./out/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
-  const record = { title, date: new Date().toISOString(), deno: Deno.version.deno, cores: navigator.hardwareConcurrency, rows };
+  const record = {
+    title,
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    cores: navigator.hardwareConcurrency,
+    rows,
+  };
   await Deno.writeTextFile(new URL(file, dir), JSON.stringify(record, null, 2) + "\n");
 }

@@ -118,6 +118,18 @@ export const structuredCodec: Codec<unknown> = {
   decode: (bytes) => deserialize(bytes),
 };
 
+/**
+ * Codecs whose `decode` copies what it needs and keeps no reference to its
+ * input, so channels may decode straight from their receive buffer.
+ * @internal
+ */
+// Not the structured codec: V8's deserializer may return typed arrays that
+// are views of its input.
+export const decodesInPlace: ReadonlySet<Codec<unknown>> = new Set<Codec<unknown>>([
+  stringCodec as Codec<unknown>,
+  jsonCodec,
+]);
+
 /** A codec given by name or object. @internal */
 export function resolveCodec<T>(codec: Codec<T> | CodecName | undefined): Codec<T> {
   switch (codec) {

@@ -55,7 +55,10 @@ Deno.test("mpsc: bounded channel: trySend is false when full, send waits for roo
     })(),
     (e) => e instanceof AvxError && e.code === "TIMEOUT",
   );
-  assert.throws(() => tx.sendSync(new Uint8Array(1), { timeout: 5 }), (e) => e instanceof AvxError && e.code === "TIMEOUT");
+  assert.throws(
+    () => tx.sendSync(new Uint8Array(1), { timeout: 5 }),
+    (e) => e instanceof AvxError && e.code === "TIMEOUT",
+  );
   // A closed receiver fails a waiting sender.
   const waiting = tx.send(new Uint8Array(1));
   rx.close();

@@ -9,7 +9,7 @@ import { syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
 import { AvxError, LaggedError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
-import { type Codec, type CodecName, encodeWith, resolveCodec } from "../codec.ts";
+import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import type { AttachOptions } from "./mpsc.ts";
 import { receive } from "./ops.ts";
 
@@ -215,11 +215,14 @@ export class BroadcastSender<T = Uint8Array> extends Resource {
  */
 export class BroadcastReceiver<T = Uint8Array> extends Resource implements AsyncIterable<T> {
   readonly #codec: Codec<T>;
+  /** Decode straight from the receive buffer (no copy). */
+  readonly #borrow: boolean;
 
   /** @internal Use {@link BroadcastSender.subscribe} or {@link BroadcastReceiver.from}. */
   constructor(codec: Codec<T>) {
     super(() => ownedOrThrow("BroadcastReceiver"));
     this.#codec = codec;
+    this.#borrow = decodesInPlace.has(codec as Codec<unknown>);
   }
 
   /** @internal */
@@ -283,13 +286,14 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
   async recv(options?: WaitOptions): Promise<T | null> {
     const h = this.live;
     const l = lib();
-    const got = await receive(
+    return await receive(
       (b, c) => l.avx_broadcast_try_recv(h, b, c),
       (q) => l.avx_broadcast_recv_async(h, q),
       "BroadcastReceiver.recv",
       options,
+      (got) => this.#finish(got, "BroadcastReceiver.recv"),
+      this.#borrow,
     );
-    return this.#finish(got, "BroadcastReceiver.recv");
   }
 
   /**
@@ -304,7 +308,7 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
    */
   tryRecv(): T | null {
     const h = this.live;
-    const got = readMessage((b, c) => lib().avx_broadcast_try_recv(h, b, c));
+    const got = readMessage((b, c) => lib().avx_broadcast_try_recv(h, b, c), this.#borrow);
     if (got === Status.WOULD_BLOCK) return null;
     if (got === Status.CLOSED) throw AvxError.fromStatus(got, "BroadcastReceiver.tryRecv");
     return this.#finish(got, "BroadcastReceiver.tryRecv");
@@ -325,7 +329,10 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
   recvSync(options?: { timeout?: number }): T | null {
     const h = this.live;
     const t = syncTimeout(options?.timeout, "BroadcastReceiver.recvSync");
-    return this.#finish(readMessage((b, c) => lib().avx_broadcast_recv(h, b, c, t)), "BroadcastReceiver.recvSync");
+    return this.#finish(
+      readMessage((b, c) => lib().avx_broadcast_recv(h, b, c, t), this.#borrow),
+      "BroadcastReceiver.recvSync",
+    );
   }
 
   /**

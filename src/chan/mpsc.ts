@@ -9,7 +9,7 @@ import { checkSignal, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
-import { type Codec, type CodecName, encodeWith, resolveCodec } from "../codec.ts";
+import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import { receive, send } from "./ops.ts";
 
 /** Options of {@link mpsc}. */
@@ -48,7 +48,10 @@ export const MAX_CAPACITY = 2 ** 31 - 1;
 export function mpsc<T = Uint8Array>(options?: MpscOptions<T>): [Sender<T>, Receiver<T>] {
   const capacity = options?.capacity ?? 0;
   if (!Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
-    throw new AvxError("INVALID_ARGUMENT", `mpsc: capacity must be an integer in 0 (unbounded)..${MAX_CAPACITY}, got ${capacity}`);
+    throw new AvxError(
+      "INVALID_ARGUMENT",
+      `mpsc: capacity must be an integer in 0 (unbounded)..${MAX_CAPACITY}, got ${capacity}`,
+    );
   }
   const codec = resolveCodec(options?.codec);
   const pair = new Float64Array(2);
@@ -218,11 +221,19 @@ export class Sender<T = Uint8Array> extends Resource {
  */
 export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<T> {
   readonly #codec: Codec<T>;
+  /** Decode straight from the receive buffer (no copy). */
+  readonly #borrow: boolean;
+  /** The native try-receive, bound once: it is the hot path. */
+  readonly #tryRead: (buf: Uint8Array, cap: number) => number;
 
   /** @internal Use {@link mpsc} or {@link Receiver.from}. */
   constructor(codec: Codec<T>) {
     super(() => ownedOrThrow("Receiver"));
     this.#codec = codec;
+    this.#borrow = decodesInPlace.has(codec as Codec<unknown>);
+    const l = lib();
+    const h = this.handle;
+    this.#tryRead = (b, c) => l.avx_mpsc_try_recv(h, b, c);
   }
 
   /** @internal */
@@ -268,13 +279,14 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
   async recv(options?: WaitOptions): Promise<T | null> {
     const h = this.live;
     const l = lib();
-    const got = await receive(
-      (b, c) => l.avx_mpsc_try_recv(h, b, c),
+    return await receive(
+      this.#tryRead,
       (q) => l.avx_mpsc_recv_async(h, q),
       "Receiver.recv",
       options,
+      (got) => this.#finish(got, "Receiver.recv"),
+      this.#borrow,
     );
-    return this.#finish(got, "Receiver.recv");
   }
 
   /**
@@ -289,8 +301,8 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    * ```
    */
   tryRecv(): T | null {
-    const h = this.live;
-    const got = readMessage((b, c) => lib().avx_mpsc_try_recv(h, b, c));
+    this.live; // Throws once disposed.
+    const got = readMessage(this.#tryRead, this.#borrow);
     if (got === Status.WOULD_BLOCK) return null;
     if (typeof got === "number") throw AvxError.fromStatus(got, "Receiver.tryRecv");
     return this.#codec.decode(got);
@@ -311,7 +323,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
   recvSync(options?: { timeout?: number }): T | null {
     const h = this.live;
     const t = syncTimeout(options?.timeout, "Receiver.recvSync");
-    return this.#finish(readMessage((b, c) => lib().avx_mpsc_recv(h, b, c, t)), "Receiver.recvSync");
+    return this.#finish(readMessage((b, c) => lib().avx_mpsc_recv(h, b, c, t), this.#borrow), "Receiver.recvSync");
   }
 
   /**

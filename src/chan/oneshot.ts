@@ -9,7 +9,7 @@ import { syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, type Handle, Resource } from "../resource.ts";
-import { type Codec, type CodecName, encodeWith, resolveCodec } from "../codec.ts";
+import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import type { AttachOptions } from "./mpsc.ts";
 import { receive } from "./ops.ts";
 
@@ -138,11 +138,14 @@ export class OneshotSender<T = Uint8Array> extends Resource {
  */
 export class OneshotReceiver<T = Uint8Array> extends Resource implements PromiseLike<T> {
   readonly #codec: Codec<T>;
+  /** Decode straight from the receive buffer (no copy). */
+  readonly #borrow: boolean;
 
   /** @internal Use {@link oneshot} or {@link OneshotReceiver.from}. */
   constructor(codec: Codec<T>) {
     super(() => ownedOrThrow("OneshotReceiver"));
     this.#codec = codec;
+    this.#borrow = decodesInPlace.has(codec as Codec<unknown>);
   }
 
   /** @internal */
@@ -187,13 +190,14 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
   async recv(options?: WaitOptions): Promise<T> {
     const h = this.live;
     const l = lib();
-    const got = await receive(
+    return await receive(
       (b, c) => l.avx_oneshot_try_recv(h, b, c),
       (q) => l.avx_oneshot_recv_async(h, q),
       "OneshotReceiver.recv",
       options,
+      (got) => this.#finish(got, "OneshotReceiver.recv"),
+      this.#borrow,
     );
-    return this.#finish(got, "OneshotReceiver.recv");
   }
 
   /**
@@ -208,7 +212,7 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
    */
   tryRecv(): T | null {
     const h = this.live;
-    const got = readMessage((b, c) => lib().avx_oneshot_try_recv(h, b, c));
+    const got = readMessage((b, c) => lib().avx_oneshot_try_recv(h, b, c), this.#borrow);
     if (got === Status.WOULD_BLOCK) return null;
     return this.#finish(got, "OneshotReceiver.tryRecv");
   }
@@ -227,7 +231,10 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
   recvSync(options?: { timeout?: number }): T {
     const h = this.live;
     const t = syncTimeout(options?.timeout, "OneshotReceiver.recvSync");
-    return this.#finish(readMessage((b, c) => lib().avx_oneshot_recv(h, b, c, t)), "OneshotReceiver.recvSync");
+    return this.#finish(
+      readMessage((b, c) => lib().avx_oneshot_recv(h, b, c, t), this.#borrow),
+      "OneshotReceiver.recvSync",
+    );
   }
 
   /**

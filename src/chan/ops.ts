@@ -14,22 +14,26 @@ export type Received = Uint8Array | number;
 /**
  * Receive one message, waiting without blocking the event loop.
  * `read(buf, cap)` is the native try-receive; `wait(queue)` registers a
- * wake-up (0: something is ready now). @internal
+ * wake-up (0: something is ready now). `finish` turns what was read into
+ * the result at once, before anything else can receive: with `borrow`,
+ * the bytes it gets are only valid during that call. @internal
  */
-export async function receive(
+export async function receive<R>(
   read: (buf: Uint8Array, cap: number) => number,
   wait: (queue: number) => number,
   what: string,
   options: WaitOptions | undefined,
-): Promise<Received> {
-  const first = readMessage(read);
-  if (first !== Status.WOULD_BLOCK) return first;
+  finish: (got: Received) => R,
+  borrow: boolean,
+): Promise<R> {
+  const first = readMessage(read, borrow);
+  if (first !== Status.WOULD_BLOCK) return finish(first);
   const deadline = new Deadline(options?.timeout);
   for (;;) {
     const r = await submit(wait, what, deadline.options(options));
-    if (r < 0) return r;
-    const got = readMessage(read);
-    if (got !== Status.WOULD_BLOCK) return got;
+    if (r < 0) return finish(r);
+    const got = readMessage(read, borrow);
+    if (got !== Status.WOULD_BLOCK) return finish(got);
   }
 }
 

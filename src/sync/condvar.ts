@@ -81,11 +81,15 @@ export class Condvar extends Resource {
     // Whether native code took the wait (and so gave the mutex up).
     let started = false;
     try {
-      const r = await submit((q) => {
-        const s = lib().avx_condvar_wait_async(h, m, q);
-        started = s >= 0;
-        return s;
-      }, "Condvar.wait", options);
+      const r = await submit(
+        (q) => {
+          const s = lib().avx_condvar_wait_async(h, m, q);
+          started = s >= 0;
+          return s;
+        },
+        "Condvar.wait",
+        options,
+      );
       if (r !== 0) throw AvxError.fromStatus(r, "Condvar.wait");
     } catch (e) {
       if (started && e instanceof AvxError && (e.code === "TIMEOUT" || e.code === "ABORTED")) {
