@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 /**
  * Demo worker: claims chunks until none are left, then waits for "stop".
  *

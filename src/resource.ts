@@ -58,6 +58,8 @@ export function created(h: number, what: string): Handle {
 export abstract class Resource implements Disposable {
   readonly #handle: Handle;
   #disposed = false;
+  /** Async operations of this isolate waiting on the object: token -> abort. */
+  #inflight: Map<number, () => void> | undefined;
 
   /** @param create makes a new native object; skipped when adopting. */
   protected constructor(create: () => Handle) {
@@ -91,6 +93,16 @@ export abstract class Resource implements Disposable {
   /** Runs once, before the reference is given back. */
   protected beforeDispose(): void {}
 
+  /** Note an async operation waiting on this object. @internal */
+  track(token: number, abort: () => void): void {
+    (this.#inflight ??= new Map()).set(token, abort);
+  }
+
+  /** The operation settled. @internal */
+  untrack(token: number): void {
+    this.#inflight?.delete(token);
+  }
+
   /**
    * Give this isolate's reference back. The object lives on while other
    * references (other isolates) exist. Calling it again does nothing.
@@ -99,6 +111,12 @@ export abstract class Resource implements Disposable {
     if (this.#disposed) return;
     this.beforeDispose();
     this.#disposed = true;
+    // Our waiters must leave the object's queues before our reference goes:
+    // it may be the last one, and the object be freed with them inside.
+    if (this.#inflight) {
+      for (const abort of [...this.#inflight.values()]) abort();
+      this.#inflight = undefined;
+    }
     finalizer.unregister(this);
     lib().avx_handle_release(this.#handle);
   }

@@ -159,3 +159,12 @@ Deno.test("mpsc: Sender.from and Receiver.from validate kinds", () => {
   tx[Symbol.dispose]();
   rx[Symbol.dispose]();
 });
+
+Deno.test("mpsc: disposing a receiver while recv() waits rejects it with CLOSED", async () => {
+  const [tx, rx] = mpsc();
+  const p = rx.recv();
+  rx[Symbol.dispose]();
+  await assert.rejects(p, (e) => e instanceof AvxError && e.code === "CLOSED");
+  assert.throws(() => tx.trySend(new Uint8Array(1)), (e) => e instanceof AvxError && e.code === "CLOSED");
+  tx[Symbol.dispose]();
+});

@@ -98,3 +98,12 @@ Deno.test("Mutex: waiters are served in FIFO order", async () => {
   await Promise.all(ps);
   assert.deepEqual(order, [0, 1, 2, 3, 4]);
 });
+
+Deno.test("Mutex: disposing the last wrapper while lock() waits rejects it and frees the mutex", async () => {
+  const m = new Mutex();
+  const held = m.lockSync();
+  const p = m.lock();
+  m[Symbol.dispose]();
+  await assert.rejects(p, (e) => e instanceof AvxError && e.code === "CLOSED");
+  assert.throws(() => held.unlock(), (e) => e instanceof AvxError && e.code === "CLOSED");
+});

@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Benchmark worker for avx channels: producer, consumer or ponger.
 import { Receiver, Sender } from "../../mod.ts";
 

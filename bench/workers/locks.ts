@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Benchmark worker for locks: uncontended pairs, or contended increments,
 // with an avx Mutex or a `multithreading` Mutex.
 import { Mutex as AvxMutex } from "../../mod.ts";

@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Benchmark worker for the npm package `multithreading`: producer or
 // consumer of its channel. Its payloads are JSON values; a 64-character
 // string is its fastest 64-byte form, so that is what it sends, and the

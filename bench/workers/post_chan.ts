@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Benchmark worker for postMessage: the same roles over a MessagePort.
 self.onmessage = (e: MessageEvent) => {
   const { role, n, size } = e.data;

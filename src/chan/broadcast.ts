@@ -293,6 +293,7 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
       options,
       (got) => this.#finish(got, "BroadcastReceiver.recv"),
       this.#borrow,
+      this,
     );
   }
 

@@ -132,6 +132,7 @@ export class Sender<T = Uint8Array> extends Resource {
       (q) => l.avx_mpsc_send_async(h, q),
       "Sender.send",
       options,
+      this,
     );
     if (r !== 0) throw AvxError.fromStatus(r, "Sender.send");
   }
@@ -286,6 +287,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
       options,
       (got) => this.#finish(got, "Receiver.recv"),
       this.#borrow,
+      this,
     );
   }
 

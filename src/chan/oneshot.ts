@@ -197,6 +197,7 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
       options,
       (got) => this.#finish(got, "OneshotReceiver.recv"),
       this.#borrow,
+      this,
     );
   }
 

@@ -7,6 +7,7 @@
 import { Deadline, submit, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
 import { Status } from "../errors.ts";
+import type { Resource } from "../resource.ts";
 
 /** Bytes, or the negative status the receive ended with. @internal */
 export type Received = Uint8Array | number;
@@ -25,12 +26,13 @@ export async function receive<R>(
   options: WaitOptions | undefined,
   finish: (got: Received) => R,
   borrow: boolean,
+  owner: Resource,
 ): Promise<R> {
   const first = readMessage(read, borrow);
   if (first !== Status.WOULD_BLOCK) return finish(first);
   const deadline = new Deadline(options?.timeout);
   for (;;) {
-    const r = await submit(wait, what, deadline.options(options));
+    const r = await submit(wait, what, deadline.options(options), owner);
     if (r < 0) return finish(r);
     const got = readMessage(read, borrow);
     if (got !== Status.WOULD_BLOCK) return finish(got);
@@ -47,12 +49,13 @@ export async function send(
   wait: (queue: number) => number,
   what: string,
   options: WaitOptions | undefined,
+  owner: Resource,
 ): Promise<number> {
   const first = trySend();
   if (first !== Status.WOULD_BLOCK) return first;
   const deadline = new Deadline(options?.timeout);
   for (;;) {
-    const r = await submit(wait, what, deadline.options(options));
+    const r = await submit(wait, what, deadline.options(options), owner);
     if (r < 0) return r;
     const s = trySend();
     if (s !== Status.WOULD_BLOCK) return s;

@@ -13,6 +13,7 @@
  */
 import { lib } from "./library.ts";
 import { AvxError } from "../errors.ts";
+import type { Resource } from "../resource.ts";
 
 /** Options of every operation that may wait. */
 export interface WaitOptions {
@@ -139,7 +140,8 @@ export function checkTimeout(timeout: number | undefined, what: string): void {
 export function submit(
   start: (queueId: number) => number,
   what: string,
-  options?: WaitOptions,
+  options: WaitOptions | undefined,
+  owner: Resource,
 ): Promise<number> {
   const signal = options?.signal;
   const timeout = options?.timeout;
@@ -156,23 +158,22 @@ export function submit(
   const token = r;
   return new Promise<number>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const onAbort = () => {
+    const giveUp = (error: AvxError) => {
       cleanup();
       q.cancel(token);
-      reject(abortError(signal!, what));
+      reject(error);
     };
+    const onAbort = () => giveUp(abortError(signal!, what));
     const cleanup = () => {
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
+      owner.untrack(token);
     };
     if (timeout !== undefined && Number.isFinite(timeout)) {
-      timer = setTimeout(() => {
-        cleanup();
-        q.cancel(token);
-        reject(new AvxError("TIMEOUT", `${what}: timed out after ${timeout} ms`));
-      }, timeout);
+      timer = setTimeout(() => giveUp(new AvxError("TIMEOUT", `${what}: timed out after ${timeout} ms`)), timeout);
     }
     signal?.addEventListener("abort", onAbort, { once: true });
+    owner.track(token, () => giveUp(new AvxError("CLOSED", `${what}: disposed while waiting`)));
     q.add(token, (result) => {
       cleanup();
       resolve(result);

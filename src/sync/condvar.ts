@@ -89,13 +89,14 @@ export class Condvar extends Resource {
         },
         "Condvar.wait",
         options,
+        this,
       );
       if (r !== 0) throw AvxError.fromStatus(r, "Condvar.wait");
     } catch (e) {
-      if (started && e instanceof AvxError && (e.code === "TIMEOUT" || e.code === "ABORTED")) {
+      if (started && e instanceof AvxError && ["TIMEOUT", "ABORTED", "CLOSED"].includes(e.code)) {
         // The wait was abandoned: native code gave the mutex back, or the
         // waiter never got it. Take it again so the guard stays truthful.
-        const r = await submit((q) => lib().avx_mutex_lock_async(m, q), "Condvar.wait");
+        const r = await submit((q) => lib().avx_mutex_lock_async(m, q), "Condvar.wait", undefined, mutex);
         if (r !== 0) throw AvxError.fromStatus(r, "Condvar.wait (relock)");
       }
       throw e;

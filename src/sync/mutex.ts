@@ -70,7 +70,7 @@ export class Mutex extends Resource {
    */
   async lock(options?: WaitOptions): Promise<MutexGuard> {
     const h = this.live;
-    const r = await submit((q) => lib().avx_mutex_lock_async(h, q), "Mutex.lock", options);
+    const r = await submit((q) => lib().avx_mutex_lock_async(h, q), "Mutex.lock", options, this);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.lock");
     return new MutexGuard(this);
   }

@@ -65,7 +65,7 @@ export class RwLock extends Resource {
    */
   async read(options?: WaitOptions): Promise<RwLockGuard> {
     const h = this.live;
-    const r = await submit((q) => lib().avx_rwlock_read_async(h, q), "RwLock.read", options);
+    const r = await submit((q) => lib().avx_rwlock_read_async(h, q), "RwLock.read", options, this);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.read");
     return new RwLockGuard(this, "read");
   }
@@ -81,7 +81,7 @@ export class RwLock extends Resource {
    */
   async write(options?: WaitOptions): Promise<RwLockGuard> {
     const h = this.live;
-    const r = await submit((q) => lib().avx_rwlock_write_async(h, q), "RwLock.write", options);
+    const r = await submit((q) => lib().avx_rwlock_write_async(h, q), "RwLock.write", options, this);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.write");
     return new RwLockGuard(this, "write");
   }

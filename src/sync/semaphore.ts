@@ -77,7 +77,7 @@ export class Semaphore extends Resource {
   async acquire(n = 1, options?: WaitOptions): Promise<Permit> {
     checkCount(n, "Semaphore.acquire");
     const h = this.live;
-    const r = await submit((q) => lib().avx_semaphore_acquire_async(h, n, q), "Semaphore.acquire", options);
+    const r = await submit((q) => lib().avx_semaphore_acquire_async(h, n, q), "Semaphore.acquire", options, this);
     if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.acquire");
     return new Permit(this, n);
   }

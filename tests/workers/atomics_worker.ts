@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Adds to a shared counter and increments a JSON box with a CAS loop.
 import { AtomicBox, AtomicCounter } from "../../mod.ts";
 

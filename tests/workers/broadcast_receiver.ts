@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Subscribes to a broadcast channel and reports the sum of the values seen.
 import { BroadcastSender } from "../../mod.ts";
 

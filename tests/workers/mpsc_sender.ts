@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Sends `count` 8-byte messages (worker id, sequence) into an mpsc channel.
 // Protocol: attach, say "attached", wait for "go", send, say "done".
 import { Sender } from "../../mod.ts";

@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Increments a plain (non-atomic) shared integer under an avx Mutex, or
 // holds the lock for a while on request.
 import { Mutex } from "../../mod.ts";

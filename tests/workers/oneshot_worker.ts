@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Replies to a request through a oneshot channel, or drops the sender.
 import { OneshotSender } from "../../mod.ts";
 

@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Answers every message on one channel with the same bytes on another,
 // receiving with recvSync (a blocking native wait).
 import { Receiver, Sender } from "../../mod.ts";
