@@ -61,7 +61,12 @@ export abstract class Resource implements Disposable {
   /** Async operations of this isolate waiting on the object: token -> abort. */
   #inflight: Map<number, () => void> | undefined;
 
-  /** @param create makes a new native object; skipped when adopting. */
+  /**
+   * Own one reference: a new object made by `create`, or the existing one
+   * being adopted by a subclass's `from`.
+   *
+   * @param create makes a new native object; not called when adopting.
+   */
   protected constructor(create: () => Handle) {
     const h = adopting ?? create();
     adopting = undefined;

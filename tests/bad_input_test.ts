@@ -10,7 +10,6 @@ import {
   mpsc,
   Mutex,
   oneshot,
-  Receiver,
   RwLock,
   Semaphore,
   Sender,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { channel, Mutex, Receiver, Sender } from "npm:multithreading@0.3.52";
+import { channel, Mutex, Receiver, Sender } from "multithreading";
 
 export { channel, Mutex, Receiver, Sender };
 
