@@ -25,8 +25,8 @@ export interface Gap {
   after: number;
 }
 
-const limit = Number(Deno.args[0] ?? 20_000_000);
-const chunkSize = 250_000;
+const limit = Number(Deno.args[0] ?? 200_000_000);
+const chunkSize = 1_000_000;
 const chunks = Math.ceil(limit / chunkSize);
 const workers = navigator.hardwareConcurrency;
 

@@ -83,6 +83,25 @@ pub const Rng = struct {
     }
 };
 
+/// Lets stress threads start together, so they contend from the first
+/// iteration instead of finishing one by one while the next is spawned.
+pub const StartGate = struct {
+    ready: std.atomic.Value(u32) = .init(0),
+    go: std.atomic.Value(bool) = .init(false),
+
+    /// Called by each thread before its loop.
+    pub fn wait(g: *StartGate) void {
+        _ = g.ready.fetchAdd(1, .acq_rel);
+        while (!g.go.load(.acquire)) std.Thread.yield() catch {};
+    }
+
+    /// Called by the spawner: opens once `n` threads wait.
+    pub fn open(g: *StartGate, n: u32) void {
+        while (g.ready.load(.acquire) < n) std.Thread.yield() catch {};
+        g.go.store(true, .release);
+    }
+};
+
 /// Waiters queued in `q` now (taking its lock, so tests do not race).
 pub fn queuedLen(q: *WaitQueue) u32 {
     q.lock.lock();
