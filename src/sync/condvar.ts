@@ -77,6 +77,10 @@ export class Condvar extends Resource {
     const h = this.live;
     const mutex = guard.mutex;
     const m = mutex.handle;
+    // The waiter moves onto the mutex when notified: keep the mutex alive
+    // for the whole wait even if its wrapper is disposed meanwhile.
+    const pinned = lib().avx_handle_retain(m, Kind.mutex);
+    if (pinned !== 0) throw AvxError.fromStatus(pinned, "Condvar.wait");
     guard.park(true);
     // Whether native code took the wait (and so gave the mutex up).
     let started = false;
@@ -102,6 +106,7 @@ export class Condvar extends Resource {
       throw e;
     } finally {
       guard.park(false);
+      lib().avx_handle_release(m);
     }
   }
 
