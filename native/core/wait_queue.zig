@@ -157,6 +157,13 @@ pub const WaitQueue = struct {
 /// Deliver a grant to an unlinked waiter. Caller holds the lock of the
 /// queue `w` was in, which is what makes `cancel` and the CQ's close see a
 /// consistent picture.
+///
+/// Contract: between unlinking a waiter and calling `publish` a granter
+/// runs a few instructions and never blocks, because `Cq.cancel` waits for
+/// an unlinked async waiter to be posted. Moving a waiter to another queue
+/// (a condvar notify) must relink it without passing through "unlinked"
+/// (see `moveWaiter` in sync/mutex.zig), or `cancel` would take a pending
+/// waiter for a granted one.
 pub fn publish(w: *Waiter, result: i32) void {
     std.debug.assert(w.queue.load(.monotonic) == null);
     w.result = result;
