@@ -36,7 +36,15 @@ export { Condvar } from "./src/sync/condvar.ts";
 export { AtomicCounter } from "./src/atomic/counter.ts";
 export { AtomicFlag } from "./src/atomic/flag.ts";
 export { AtomicBox, type AtomicBoxOptions, type Versioned } from "./src/atomic/box.ts";
-export { type AttachOptions, MAX_CAPACITY, mpsc, type MpscOptions, Receiver, Sender } from "./src/chan/mpsc.ts";
+export {
+  type AttachOptions,
+  MAX_BATCH,
+  MAX_CAPACITY,
+  mpsc,
+  type MpscOptions,
+  Receiver,
+  Sender,
+} from "./src/chan/mpsc.ts";
 export {
   broadcast,
   type BroadcastOptions,

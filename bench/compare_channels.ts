@@ -17,12 +17,14 @@ const N = Number(Deno.args[0] ?? 1_000_000);
 const SIZE = 64;
 const PINGS = 20_000;
 
-async function avxWorkerToWorker(): Promise<number> {
+const BATCH = 64;
+
+async function avxWorkerToWorker(batched = false): Promise<number> {
   const [tx, rx] = mpsc();
   const p = worker("avx_chan.ts");
   const c = worker("avx_chan.ts");
-  p.postMessage({ role: "produce", tx: tx.handle, n: N, size: SIZE });
-  c.postMessage({ role: "consume", rx: rx.handle, n: N });
+  p.postMessage({ role: batched ? "produceMany" : "produce", tx: tx.handle, n: N, size: SIZE, batch: BATCH });
+  c.postMessage({ role: batched ? "consumeMany" : "consume", rx: rx.handle, n: N, batch: BATCH });
   await Promise.all([next(p), next(c)]);
   const done = next(c);
   const t = performance.now();
@@ -36,12 +38,12 @@ async function avxWorkerToWorker(): Promise<number> {
   return N / (ms / 1000);
 }
 
-async function postWorkerToWorker(): Promise<number> {
+async function postWorkerToWorker(batched = false): Promise<number> {
   const { port1, port2 } = new MessageChannel();
   const p = worker("post_chan.ts");
   const c = worker("post_chan.ts");
-  p.postMessage({ role: "produce", port: port1, n: N, size: SIZE }, [port1]);
-  c.postMessage({ role: "consume", port: port2, n: N }, [port2]);
+  p.postMessage({ role: batched ? "produceMany" : "produce", port: port1, n: N, size: SIZE, batch: BATCH }, [port1]);
+  c.postMessage({ role: batched ? "consumeMany" : "consume", port: port2, n: N }, [port2]);
   await Promise.all([next(p), next(c)]);
   const done = next(c);
   const t = performance.now();
@@ -158,6 +160,18 @@ const avxW2W = rows[0].avx;
 rows.push(row("mpsc 64 B, Worker -> Worker", "msg/s", avxW2W, "multithreading", await mtWorkerToWorker(), true));
 rows.push(
   row("mpsc 64 B, Worker -> main", "msg/s", await avxWorkerToMain(), "postMessage", await postWorkerToMain(), true),
+);
+const avxBatched = await avxWorkerToWorker(true);
+rows.push(row(`mpsc 64 B, W -> W, avx in batches of ${BATCH}`, "msg/s", avxBatched, "postMessage", rows[0].peer, true));
+rows.push(
+  row(
+    `mpsc 64 B, W -> W, both in batches of ${BATCH}`,
+    "msg/s",
+    avxBatched,
+    "postMessage",
+    await postWorkerToWorker(true),
+    true,
+  ),
 );
 rows.push(
   row("ping-pong round trip, 2 Workers", "us", await avxPingPong(), "postMessage", await postPingPong(), false),

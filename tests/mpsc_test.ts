@@ -168,3 +168,43 @@ Deno.test("mpsc: disposing a receiver while recv() waits rejects it with CLOSED"
   assert.throws(() => tx.trySend(new Uint8Array(1)), (e) => e instanceof AvxError && e.code === "CLOSED");
   tx[Symbol.dispose]();
 });
+
+Deno.test("mpsc: batches keep order, respect capacity and stop at the end", async () => {
+  const [tx, rx] = mpsc<number>({ codec: "json", capacity: 5 });
+  assert.equal(tx.trySendMany([]), 0);
+  assert.equal(tx.trySendMany([1, 2, 3]), 3);
+  assert.equal(tx.trySendMany([4, 5, 6, 7]), 2, "only two fit");
+  assert.deepEqual(rx.tryRecvMany(2), [1, 2]);
+  assert.deepEqual(rx.tryRecvMany(), [3, 4, 5]);
+  assert.deepEqual(rx.tryRecvMany(), []);
+  const sending = tx.sendMany([6, 7, 8, 9, 10, 11, 12]);
+  const got: number[] = [];
+  while (got.length < 7) got.push(...await rx.recvMany(3, { timeout: 2000 }));
+  await sending;
+  assert.deepEqual(got, [6, 7, 8, 9, 10, 11, 12]);
+  tx.sendManySync([13, 14]);
+  assert.deepEqual(rx.recvManySync(10), [13, 14]);
+  assert.throws(() => tx.trySendMany([1, 2n as unknown as number]), TypeError);
+  assert.equal(rx.length, 0, "a value that cannot be encoded sends nothing");
+  assert.throws(() => rx.tryRecvMany(0), (e) => e instanceof AvxError && e.code === "INVALID_ARGUMENT");
+  tx.close();
+  assert.deepEqual(await rx.recvMany(), []);
+  assert.deepEqual(rx.recvManySync(), []);
+  assert.throws(() => rx.tryRecvMany(), (e) => e instanceof AvxError && e.code === "CLOSED");
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});
+
+Deno.test("mpsc: a batch larger than the receive buffer is split, a huge message grows it", () => {
+  const [tx, rx] = mpsc();
+  const small = Array.from({ length: 3000 }, (_, i) => new Uint8Array(100).fill(i & 0xff));
+  assert.equal(tx.trySendMany(small), 3000);
+  const big = new Uint8Array(300_000).fill(9);
+  tx.trySend(big);
+  const got: Uint8Array[] = [];
+  while (got.length < 3001) got.push(...rx.tryRecvMany(4096));
+  for (let i = 0; i < 3000; i++) assert.deepEqual(got[i], small[i]);
+  assert.deepEqual(got[3000], big);
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});

@@ -13,6 +13,26 @@ self.onmessage = (e: MessageEvent) => {
       for (let i = 0; i < n; i++) tx.sendSync(msg);
       self.postMessage("sent");
     };
+  } else if (role === "produceMany") {
+    const tx = Sender.from(e.data.tx);
+    const batch = Array.from({ length: e.data.batch }, () => new Uint8Array(size));
+    self.postMessage("ready");
+    self.onmessage = () => {
+      for (let i = 0; i < n; i += batch.length) tx.sendManySync(batch);
+      self.postMessage("sent");
+    };
+  } else if (role === "consumeMany") {
+    using rx = Receiver.from(e.data.rx);
+    self.postMessage("ready");
+    let bytes = 0;
+    let got = 0;
+    while (got < n) {
+      for (const m of rx.recvManySync(e.data.batch)) {
+        bytes += m.length;
+        got++;
+      }
+    }
+    self.postMessage({ bytes });
   } else if (role === "consume") {
     using rx = Receiver.from(e.data.rx);
     self.postMessage("ready");

@@ -10,6 +10,21 @@ self.onmessage = (e: MessageEvent) => {
     self.onmessage = () => {
       for (let i = 0; i < n; i++) target.postMessage(msg);
     };
+  } else if (role === "produceMany") {
+    const batch = Array.from({ length: e.data.batch }, () => new Uint8Array(size));
+    self.postMessage("ready");
+    self.onmessage = () => {
+      for (let i = 0; i < n; i += batch.length) port!.postMessage(batch);
+    };
+  } else if (role === "consumeMany") {
+    let got = 0;
+    let bytes = 0;
+    port!.onmessage = (m) => {
+      for (const b of m.data as Uint8Array[]) bytes += b.length;
+      got += (m.data as Uint8Array[]).length;
+      if (got >= n) self.postMessage({ bytes });
+    };
+    self.postMessage("ready");
   } else if (role === "consume") {
     let got = 0;
     let bytes = 0;

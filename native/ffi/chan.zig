@@ -27,18 +27,18 @@ fn writePair(pair: ?[*]f64, tx: handles.Handle, rx: handles.Handle) void {
 
 // ---- mpsc ----
 
-fn mpscSender(h: f64) !*Mpsc {
-    return abi.object(Mpsc, h, .mpsc_sender);
+fn mpscSender(h: f64) !*mpsc.Sender {
+    return abi.object(mpsc.Sender, h, .mpsc_sender);
 }
 
 fn mpscReceiver(h: f64) !*Mpsc {
     return abi.object(Mpsc, h, .mpsc_receiver);
 }
 
-/// Either side of an mpsc channel.
+/// The channel behind either side's handle.
 fn mpscAny(h: f64) !*Mpsc {
-    return abi.object(Mpsc, h, .mpsc_sender) catch |err| switch (err) {
-        error.WrongKind => abi.object(Mpsc, h, .mpsc_receiver),
+    return if (mpscSender(h)) |s| s.ch else |err| switch (err) {
+        error.WrongKind => mpscReceiver(h),
         else => err,
     };
 }
@@ -51,27 +51,34 @@ export fn avx_mpsc_new(capacity: u32, pair: ?[*]f64) i32 {
 }
 
 export fn avx_mpsc_clone_sender(tx: f64) f64 {
-    const ch = mpscSender(tx) catch |err| return abi.failF64(err);
-    const h = mpsc.cloneSenderHandle(ch) catch |err| return abi.failF64(err);
+    const s = mpscSender(tx) catch |err| return abi.failF64(err);
+    const h = mpsc.cloneSenderHandle(s.ch) catch |err| return abi.failF64(err);
     return handles.toF64(h);
 }
 
 export fn avx_mpsc_try_send(tx: f64, p: ?[*]const u8, len: u32) i32 {
-    const ch = mpscSender(tx) catch |err| return abi.fail(err);
+    const s = mpscSender(tx) catch |err| return abi.fail(err);
     const payload = abi.bytes(p, len) catch |err| return abi.fail(err);
-    return abi.status(ch.trySend(payload));
+    return abi.status(s.trySend(payload));
 }
 
 export fn avx_mpsc_send(tx: f64, p: ?[*]const u8, len: u32, t: f64) i32 {
-    const ch = mpscSender(tx) catch |err| return abi.fail(err);
+    const s = mpscSender(tx) catch |err| return abi.fail(err);
     const payload = abi.bytes(p, len) catch |err| return abi.fail(err);
-    return abi.status(ch.send(payload, Deadline.fromMs(t)));
+    return abi.status(s.send(payload, Deadline.fromMs(t)));
+}
+
+/// `n` records `[u32 le length][payload]` packed in `buf[0..len]`.
+export fn avx_mpsc_try_send_many(tx: f64, buf: ?[*]const u8, len: u32, n: u32) i32 {
+    const s = mpscSender(tx) catch |err| return abi.fail(err);
+    const records = abi.bytes(buf, len) catch |err| return abi.fail(err);
+    return count(s.trySendMany(records, n));
 }
 
 export fn avx_mpsc_send_async(tx: f64, q: f64) i32 {
-    const ch = mpscSender(tx) catch |err| return abi.fail(err);
+    const s = mpscSender(tx) catch |err| return abi.fail(err);
     const cq = abi.queue(q) catch |err| return abi.fail(err);
-    return count(ch.sendAsync(cq));
+    return count(s.sendAsync(cq));
 }
 
 export fn avx_mpsc_try_recv(rx: f64, out: ?[*]u8, cap: u32) i32 {
@@ -84,6 +91,20 @@ export fn avx_mpsc_recv(rx: f64, out: ?[*]u8, cap: u32, t: f64) i32 {
     const ch = mpscReceiver(rx) catch |err| return abi.fail(err);
     const buf = abi.bytesMut(out, cap) catch |err| return abi.fail(err);
     return count(ch.recv(buf, Deadline.fromMs(t)));
+}
+
+/// Up to `max` messages as records `[u32 le length][payload]` packed into
+/// `out[0..cap]`: how many.
+export fn avx_mpsc_try_recv_many(rx: f64, out: ?[*]u8, cap: u32, max: u32) i32 {
+    const ch = mpscReceiver(rx) catch |err| return abi.fail(err);
+    const buf = abi.bytesMut(out, cap) catch |err| return abi.fail(err);
+    return count(ch.tryRecvMany(buf, max));
+}
+
+export fn avx_mpsc_recv_many(rx: f64, out: ?[*]u8, cap: u32, max: u32, t: f64) i32 {
+    const ch = mpscReceiver(rx) catch |err| return abi.fail(err);
+    const buf = abi.bytesMut(out, cap) catch |err| return abi.fail(err);
+    return count(ch.recvMany(buf, max, Deadline.fromMs(t)));
 }
 
 export fn avx_mpsc_recv_async(rx: f64, q: f64) i32 {
@@ -292,6 +313,43 @@ test "ffi chan: mpsc round trip, codes, stale handles" {
     try testing.expectEqual(@as(i32, 1), avx_mpsc_try_recv(rx, &buf, 8));
     try testing.expectEqual(Code.closed.int(), avx_mpsc_try_recv(rx, &buf, 8));
     try testing.expectEqual(@as(i32, 0), avx_mpsc_close(rx));
+    release(rx);
+    try testing.expectEqual(live, handles.live());
+}
+
+test "ffi chan: mpsc batches" {
+    const live = handles.live();
+    var pair: [2]f64 = undefined;
+    try testing.expectEqual(@as(i32, 0), avx_mpsc_new(3, &pair));
+    const tx = pair[0];
+    const rx = pair[1];
+    // Records: [u32 le length][payload], back to back.
+    const records = "\x02\x00\x00\x00hi" ++ "\x00\x00\x00\x00" ++ "\x03\x00\x00\x00abc" ++ "\x01\x00\x00\x00z";
+    try testing.expectEqual(@as(i32, 3), avx_mpsc_try_send_many(tx, records, records.len, 4));
+    try testing.expectEqual(Code.would_block.int(), avx_mpsc_try_send_many(tx, records[17..], 5, 1));
+    try testing.expectEqual(Code.invalid_argument.int(), avx_mpsc_try_send_many(tx, records, records.len, 3));
+    try testing.expectEqual(Code.invalid_argument.int(), avx_mpsc_try_send_many(tx, records, records.len - 1, 4));
+    try testing.expectEqual(Code.invalid_argument.int(), avx_mpsc_try_send_many(tx, null, 4, 1));
+    try testing.expectEqual(Code.invalid_argument.int(), avx_mpsc_try_send_many(tx, null, 0, 0));
+    try testing.expectEqual(Code.wrong_kind.int(), avx_mpsc_try_send_many(rx, records, records.len, 4));
+    var out: [32]u8 = undefined;
+    try testing.expectEqual(Code.wrong_kind.int(), avx_mpsc_try_recv_many(tx, &out, 32, 8));
+    try testing.expectEqual(Code.invalid_argument.int(), avx_mpsc_try_recv_many(rx, &out, 32, 0));
+    try testing.expectEqual(Code.buffer_too_small.int(), avx_mpsc_try_recv_many(rx, null, 0, 8));
+    try testing.expectEqual(@as(u64, 6), code.last_value);
+    try testing.expectEqual(@as(i32, 2), avx_mpsc_try_recv_many(rx, &out, 12, 8));
+    try testing.expectEqualStrings(records[0..10], out[0..10]);
+    try testing.expectEqual(@as(i32, 1), avx_mpsc_recv_many(rx, &out, 32, 8, -1));
+    try testing.expectEqualStrings(records[10..17], out[0..7]);
+    try testing.expectEqual(Code.would_block.int(), avx_mpsc_try_recv_many(rx, &out, 32, 8));
+    try testing.expectEqual(Code.timeout.int(), avx_mpsc_recv_many(rx, &out, 32, 8, 0));
+    try testing.expectEqual(@as(i32, 1), avx_mpsc_try_send_many(tx, records[17..], 5, 1));
+    // The sender goes: the receiver drains, then sees `closed`.
+    release(tx);
+    try testing.expectEqual(@as(i32, 1), avx_mpsc_recv_many(rx, &out, 32, 8, -1));
+    try testing.expectEqualStrings(records[17..], out[0..5]);
+    try testing.expectEqual(Code.closed.int(), avx_mpsc_recv_many(rx, &out, 32, 8, -1));
+    try testing.expectEqual(Code.closed.int(), avx_mpsc_try_recv_many(rx, &out, 32, 8));
     release(rx);
     try testing.expectEqual(live, handles.live());
 }

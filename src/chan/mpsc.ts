@@ -5,8 +5,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { checkSignal, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { readMessage } from "../ffi/scratch.ts";
+import { checkSignal, Deadline, submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
+import { packBatch, readBatch, readMessage } from "../ffi/scratch.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
@@ -58,6 +58,16 @@ export function mpsc<T = Uint8Array>(options?: MpscOptions<T>): [Sender<T>, Rece
   const r = lib().avx_mpsc_new(capacity, pair);
   if (r !== 0) throw AvxError.fromStatus(r, "mpsc");
   return [Sender.fromOwned(pair[0], codec), Receiver.fromOwned(pair[1], codec)];
+}
+
+/** The most messages one batch call takes. */
+export const MAX_BATCH = 65536;
+
+function checkMax(max: number, what: string): number {
+  if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH) {
+    throw new AvxError("INVALID_ARGUMENT", `${what}: max must be an integer in 1..${MAX_BATCH}, got ${max}`);
+  }
+  return max;
 }
 
 let owned: Handle | undefined;
@@ -171,6 +181,95 @@ export class Sender<T = Uint8Array> extends Resource {
     const bytes = encodeWith(this.#codec, value);
     const r = lib().avx_mpsc_send(this.live, bytes, bytes.length, syncTimeout(options?.timeout, "Sender.sendSync"));
     if (r !== 0) throw AvxError.fromStatus(r, "Sender.sendSync");
+  }
+
+  /**
+   * Send as many of `values` as there is room for now, in order, in one
+   * native call; returns how many were sent (all of them on an unbounded
+   * channel). Every value is encoded first: a `TypeError` sends nothing.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx] = mpsc<string>({ codec: "string", capacity: 2 });
+   * console.log(tx.trySendMany(["a", "b", "c"])); // 2
+   * ```
+   */
+  trySendMany(values: readonly T[]): number {
+    const encoded = values.map((v) => encodeWith(this.#codec, v));
+    if (encoded.length === 0) return 0;
+    const { buf, offsets } = packBatch(encoded);
+    const r = lib().avx_mpsc_try_send_many(this.live, buf, offsets[encoded.length], encoded.length);
+    if (r === Status.WOULD_BLOCK) return 0;
+    if (r < 0) throw AvxError.fromStatus(r, "Sender.trySendMany");
+    return r;
+  }
+
+  /**
+   * Send every value in order, waiting for room as needed without blocking
+   * the event loop; one native call per run of values that fits.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc<number>({ codec: "json" });
+   * await tx.sendMany([1, 2, 3]);
+   * console.log(rx.tryRecvMany()); // [1, 2, 3]
+   * ```
+   */
+  async sendMany(values: readonly T[], options?: WaitOptions): Promise<void> {
+    const encoded = values.map((v) => encodeWith(this.#codec, v));
+    checkSignal(options?.signal, "Sender.sendMany");
+    const deadline = new Deadline(options?.timeout);
+    const l = lib();
+    let i = 0;
+    while (i < encoded.length) {
+      const h = this.live;
+      const { buf, offsets } = packBatch(encoded.slice(i));
+      const r = l.avx_mpsc_try_send_many(h, buf, offsets[encoded.length - i], encoded.length - i);
+      if (r > 0) {
+        i += r;
+        continue;
+      }
+      if (r !== Status.WOULD_BLOCK) throw AvxError.fromStatus(r, "Sender.sendMany");
+      const w = await submit((q) => l.avx_mpsc_send_async(h, q), "Sender.sendMany", deadline.options(options), this);
+      if (w < 0) throw AvxError.fromStatus(w, "Sender.sendMany");
+    }
+  }
+
+  /**
+   * Send every value in order, blocking the calling thread while the
+   * channel is full.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx] = mpsc();
+   * tx.sendManySync([new Uint8Array(1), new Uint8Array(2)]);
+   * ```
+   */
+  sendManySync(values: readonly T[], options?: { timeout?: number }): void {
+    const encoded = values.map((v) => encodeWith(this.#codec, v));
+    const timeout = syncTimeout(options?.timeout, "Sender.sendManySync");
+    const end = timeout < 0 ? Infinity : performance.now() + timeout;
+    const l = lib();
+    let i = 0;
+    while (i < encoded.length) {
+      const h = this.live;
+      const { buf, offsets } = packBatch(encoded.slice(i));
+      const r = l.avx_mpsc_try_send_many(h, buf, offsets[encoded.length - i], encoded.length - i);
+      if (r > 0) {
+        i += r;
+        continue;
+      }
+      if (r !== Status.WOULD_BLOCK) throw AvxError.fromStatus(r, "Sender.sendManySync");
+      // Full: wait for room by sending the next value the blocking way.
+      const left = end === Infinity ? -1 : Math.max(0, end - performance.now());
+      const one = encoded[i];
+      const s = l.avx_mpsc_send(h, one, one.length, left);
+      if (s !== 0) throw AvxError.fromStatus(s, "Sender.sendManySync");
+      i++;
+    }
   }
 
   /**
@@ -326,6 +425,86 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
     const h = this.live;
     const t = syncTimeout(options?.timeout, "Receiver.recvSync");
     return this.#finish(readMessage((b, c) => lib().avx_mpsc_recv(h, b, c, t), this.#borrow), "Receiver.recvSync");
+  }
+
+  #takeMany(read: (buf: Uint8Array, cap: number) => number, what: string): T[] | number {
+    const out: T[] = [];
+    const n = readBatch(read, this.#borrow, (bytes) => out.push(this.#codec.decode(bytes)));
+    if (n < 0) {
+      if (n === Status.WOULD_BLOCK || n === Status.CLOSED) return n;
+      throw AvxError.fromStatus(n, what);
+    }
+    return out;
+  }
+
+  /**
+   * Up to `max` messages that are ready now, in one native call; `[]` when
+   * none is. Throws `CLOSED` once the channel is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc<string>({ codec: "string" });
+   * tx.trySendMany(["a", "b"]);
+   * console.log(rx.tryRecvMany(10)); // ["a", "b"]
+   * ```
+   */
+  tryRecvMany(max = 64): T[] {
+    const m = checkMax(max, "Receiver.tryRecvMany");
+    const h = this.live;
+    const got = this.#takeMany((b, c) => lib().avx_mpsc_try_recv_many(h, b, c, m), "Receiver.tryRecvMany");
+    if (got === Status.WOULD_BLOCK) return [];
+    if (typeof got === "number") throw AvxError.fromStatus(got, "Receiver.tryRecvMany");
+    return got;
+  }
+
+  /**
+   * Wait (without blocking the event loop) for at least one message, then
+   * take up to `max`; `[]` once the channel is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc();
+   * tx.trySend(new Uint8Array([1]));
+   * for (const m of await rx.recvMany(32)) console.log(m);
+   * ```
+   */
+  async recvMany(max = 64, options?: WaitOptions): Promise<T[]> {
+    const m = checkMax(max, "Receiver.recvMany");
+    checkSignal(options?.signal, "Receiver.recvMany");
+    const deadline = new Deadline(options?.timeout);
+    const l = lib();
+    for (;;) {
+      const h = this.live;
+      const got = this.#takeMany((b, c) => l.avx_mpsc_try_recv_many(h, b, c, m), "Receiver.recvMany");
+      if (got === Status.CLOSED) return [];
+      if (got !== Status.WOULD_BLOCK) return got as T[];
+      const r = await submit((q) => l.avx_mpsc_recv_async(h, q), "Receiver.recvMany", deadline.options(options), this);
+      if (r < 0) throw AvxError.fromStatus(r, "Receiver.recvMany");
+    }
+  }
+
+  /**
+   * Block the calling thread until at least one message is ready, then take
+   * up to `max`; `[]` once the channel is closed and drained.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   * const [tx, rx] = mpsc();
+   * tx.trySend(new Uint8Array([1]));
+   * rx.recvManySync(16, { timeout: 100 });
+   * ```
+   */
+  recvManySync(max = 64, options?: { timeout?: number }): T[] {
+    const m = checkMax(max, "Receiver.recvManySync");
+    const t = syncTimeout(options?.timeout, "Receiver.recvManySync");
+    const h = this.live;
+    const got = this.#takeMany((b, c) => lib().avx_mpsc_recv_many(h, b, c, m, t), "Receiver.recvManySync");
+    if (got === Status.CLOSED) return [];
+    if (typeof got === "number") throw AvxError.fromStatus(got, "Receiver.recvManySync");
+    return got;
   }
 
   /**

@@ -22,14 +22,14 @@ let scratch = new Uint8Array(INITIAL);
 let pool = new Uint8Array(POOL_SIZE);
 let poolUsed = 0;
 
-function copyOut(n: number): Uint8Array {
-  if (n > POOL_MAX) return scratch.slice(0, n);
+function copyOut(n: number, from = 0): Uint8Array {
+  if (n > POOL_MAX) return scratch.slice(from, from + n);
   if (poolUsed + n > POOL_SIZE) {
     pool = new Uint8Array(POOL_SIZE);
     poolUsed = 0;
   }
   const at = poolUsed;
-  pool.set(scratch.subarray(0, n), at);
+  pool.set(scratch.subarray(from, from + n), at);
   // Keep views 8-byte aligned so typed-array views over them are possible.
   poolUsed = (at + n + 7) & ~7;
   return pool.subarray(at, at + n);
@@ -49,4 +49,59 @@ export function readMessage(read: (buf: Uint8Array, cap: number) => number, borr
     scratch = new Uint8Array(Math.max(need, scratch.length * 2));
   }
   throw new AvxError("INVALID_STATE", "message kept growing while being received");
+}
+
+/**
+ * Receive a batch: `read(buf, cap)` returns how many records
+ * (`[u32 LE length][bytes]`) it wrote, or a negative status. Each message
+ * goes to `take`, as a copy or (with `borrow`) as a view valid only during
+ * that call. Returns the count, or the negative status. @internal
+ */
+export function readBatch(
+  read: (buf: Uint8Array, cap: number) => number,
+  borrow: boolean,
+  take: (bytes: Uint8Array) => void,
+): number {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const n = read(scratch, scratch.length);
+    if (n >= 0) {
+      const view = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const len = view.getUint32(at, true);
+        at += 4;
+        take(borrow ? scratch.subarray(at, at + len) : copyOut(len, at));
+        at += len;
+      }
+      return n;
+    }
+    if (n !== Status.BUFFER_TOO_SMALL) return n;
+    const need = lib().avx_last_value();
+    scratch = new Uint8Array(Math.max(need, scratch.length * 2));
+  }
+  throw new AvxError("INVALID_STATE", "message kept growing while being received");
+}
+
+let packed = new Uint8Array(64 * 1024);
+
+/**
+ * Pack messages as records `[u32 LE length][bytes]` into a reused buffer.
+ * Returns the buffer and each record's start offset (plus the end). The
+ * buffer is only valid until the next call. @internal
+ */
+export function packBatch(messages: readonly Uint8Array[]): { buf: Uint8Array; offsets: number[] } {
+  let total = 0;
+  for (const m of messages) total += 4 + m.length;
+  if (total > packed.length) packed = new Uint8Array(Math.max(total, packed.length * 2));
+  const view = new DataView(packed.buffer);
+  const offsets: number[] = [];
+  let at = 0;
+  for (const m of messages) {
+    offsets.push(at);
+    view.setUint32(at, m.length, true);
+    packed.set(m, at + 4);
+    at += 4 + m.length;
+  }
+  offsets.push(at);
+  return { buf: packed, offsets };
 }
