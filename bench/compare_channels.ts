@@ -5,7 +5,11 @@
  * - mpsc throughput, 64-byte messages, Worker -> Worker and Worker -> main;
  * - ping-pong round trip between two Workers (avx: `recvSync`).
  *
- *   deno run -A bench/compare_channels.ts [messages]
+ * Each workload runs `rounds` times, avx and its peer alternating, and the
+ * median is reported (this machine's figures swing by up to 2x between
+ * runs).
+ *
+ *   deno run -A bench/compare_channels.ts [messages] [rounds]
  *
  * @module
  */
@@ -14,6 +18,7 @@ import { next, report, type Row, row, worker } from "./harness.ts";
 import { channel, toWire } from "./peers/multithreading.ts";
 
 const N = Number(Deno.args[0] ?? 1_000_000);
+const ROUNDS = Number(Deno.args[1] ?? 5);
 const SIZE = 64;
 const PINGS = 20_000;
 
@@ -145,35 +150,32 @@ async function postPingPong(): Promise<number> {
   return (ms * 1000) / PINGS;
 }
 
+/** Medians of `avx()` and `peer()` over ROUNDS alternating runs. */
+async function medians(avx: () => Promise<number>, peer: () => Promise<number>): Promise<[number, number]> {
+  const a: number[] = [];
+  const p: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    a.push(await avx());
+    p.push(await peer());
+  }
+  const mid = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  return [mid(a), mid(p)];
+}
+
 const rows: Row[] = [];
-rows.push(
-  row(
-    "mpsc 64 B, Worker -> Worker",
-    "msg/s",
-    await avxWorkerToWorker(),
-    "postMessage",
-    await postWorkerToWorker(),
-    true,
-  ),
+const w2w = await medians(() => avxWorkerToWorker(), () => postWorkerToWorker());
+rows.push(row("mpsc 64 B, Worker -> Worker", "msg/s", w2w[0], "postMessage", w2w[1], true));
+const mt = await medians(() => avxWorkerToWorker(), () => mtWorkerToWorker());
+rows.push(row("mpsc 64 B, Worker -> Worker", "msg/s", mt[0], "multithreading", mt[1], true));
+const w2m = await medians(() => avxWorkerToMain(), () => postWorkerToMain());
+rows.push(row("mpsc 64 B, Worker -> main", "msg/s", w2m[0], "postMessage", w2m[1], true));
+const batched = await medians(() => avxWorkerToWorker(true), () => postWorkerToWorker(true));
+rows.push(row(`mpsc 64 B, W -> W, avx in batches of ${BATCH}`, "msg/s", batched[0], "postMessage", w2w[1], true));
+rows.push(row(`mpsc 64 B, W -> W, both in batches of ${BATCH}`, "msg/s", batched[0], "postMessage", batched[1], true));
+const pp = await medians(() => avxPingPong(), () => postPingPong());
+rows.push(row("ping-pong round trip, 2 Workers", "us", pp[0], "postMessage", pp[1], false));
+await report(
+  `Channels across isolates (${N.toLocaleString()} messages, ${SIZE} B, median of ${ROUNDS})`,
+  rows,
+  "channels.json",
 );
-const avxW2W = rows[0].avx;
-rows.push(row("mpsc 64 B, Worker -> Worker", "msg/s", avxW2W, "multithreading", await mtWorkerToWorker(), true));
-rows.push(
-  row("mpsc 64 B, Worker -> main", "msg/s", await avxWorkerToMain(), "postMessage", await postWorkerToMain(), true),
-);
-const avxBatched = await avxWorkerToWorker(true);
-rows.push(row(`mpsc 64 B, W -> W, avx in batches of ${BATCH}`, "msg/s", avxBatched, "postMessage", rows[0].peer, true));
-rows.push(
-  row(
-    `mpsc 64 B, W -> W, both in batches of ${BATCH}`,
-    "msg/s",
-    avxBatched,
-    "postMessage",
-    await postWorkerToWorker(true),
-    true,
-  ),
-);
-rows.push(
-  row("ping-pong round trip, 2 Workers", "us", await avxPingPong(), "postMessage", await postPingPong(), false),
-);
-await report(`Channels across isolates (${N.toLocaleString()} messages, ${SIZE} B)`, rows, "channels.json");

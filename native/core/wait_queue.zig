@@ -13,7 +13,8 @@ const std = @import("std");
 const futex = @import("../os/futex.zig");
 const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
 const Cq = @import("cq.zig").Cq;
-const Deadline = @import("../os/clock.zig").Deadline;
+const clock = @import("../os/clock.zig");
+const Deadline = clock.Deadline;
 
 pub const Waiter = struct {
     prev: ?*Waiter = null,
@@ -51,10 +52,14 @@ pub const Waiter = struct {
     /// during the spin costs no syscall.
     pub const parked: u32 = 2;
 
-    /// Spin iterations before parking: about 5 us here, enough for a grant
-    /// from another core's short critical section or a channel ping-pong,
-    /// short enough not to starve the granter when threads outnumber cores.
-    const spin_limit: u32 = 200;
+    /// Busy-wait before parking: a few microseconds of `pause`, then up to
+    /// `yield_window_ns` of `sched_yield`. A futex wake costs tens of
+    /// microseconds here (more in a VM), so a waiter that parks too early
+    /// turns every hand-off of a ping-pong into two syscalls and a wake-up;
+    /// yielding instead of spinning keeps the window cheap when threads
+    /// outnumber cores (the granter gets the CPU).
+    const spin_limit: u32 = 100;
+    const yield_window_ns: u64 = 50 * std.time.ns_per_us;
 
     /// A waiter for the calling thread (it will sleep on `state`).
     pub fn initSync(request: u32) Waiter {
@@ -70,6 +75,11 @@ pub const Waiter = struct {
         while (spins < spin_limit) : (spins += 1) {
             if (w.state.load(.acquire) == granted) return w.result;
             std.atomic.spinLoopHint();
+        }
+        const yield_until = clock.nowNs() + yield_window_ns;
+        while (w.state.load(.acquire) != granted and clock.nowNs() < yield_until) {
+            if (deadline.remainingNs()) |left| if (left == 0) break;
+            std.Thread.yield() catch break;
         }
         while (true) {
             const s = w.state.load(.acquire);
