@@ -179,7 +179,8 @@ export class Sender<T = Uint8Array> extends Resource {
    */
   sendSync(value: T, options?: { timeout?: number }): void {
     const bytes = encodeWith(this.#codec, value);
-    const r = lib().avx_mpsc_send(this.live, bytes, bytes.length, syncTimeout(options?.timeout, "Sender.sendSync"));
+    const t = options?.timeout === undefined ? -1 : syncTimeout(options.timeout, "Sender.sendSync");
+    const r = lib().avx_mpsc_send(this.live, bytes, bytes.length, t);
     if (r !== 0) throw AvxError.fromStatus(r, "Sender.sendSync");
   }
 
@@ -325,6 +326,8 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
   readonly #borrow: boolean;
   /** The native try-receive, bound once: it is the hot path. */
   readonly #tryRead: (buf: Uint8Array, cap: number) => number;
+  /** The native blocking receive without a deadline, bound once. */
+  readonly #blockingRead: (buf: Uint8Array, cap: number) => number;
 
   /** @internal Use {@link mpsc} or {@link Receiver.from}. */
   constructor(codec: Codec<T>) {
@@ -334,6 +337,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
     const l = lib();
     const h = this.handle;
     this.#tryRead = (b, c) => l.avx_mpsc_try_recv(h, b, c);
+    this.#blockingRead = (b, c) => l.avx_mpsc_recv(h, b, c, -1);
   }
 
   /** @internal */
@@ -423,7 +427,10 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    */
   recvSync(options?: { timeout?: number }): T | null {
     const h = this.live;
-    const t = syncTimeout(options?.timeout, "Receiver.recvSync");
+    if (options?.timeout === undefined) {
+      return this.#finish(readMessage(this.#blockingRead, this.#borrow), "Receiver.recvSync");
+    }
+    const t = syncTimeout(options.timeout, "Receiver.recvSync");
     return this.#finish(readMessage((b, c) => lib().avx_mpsc_recv(h, b, c, t), this.#borrow), "Receiver.recvSync");
   }
 
