@@ -208,3 +208,20 @@ Deno.test("mpsc: a batch larger than the receive buffer is split, a huge message
   tx[Symbol.dispose]();
   rx[Symbol.dispose]();
 });
+
+Deno.test("mpsc: received byte messages stay intact while later ones arrive", () => {
+  const [tx, rx] = mpsc();
+  const kept: Uint8Array[] = [];
+  // Enough messages to fill several receive pools, plus some larger than a pool's free space.
+  for (let i = 0; i < 2000; i++) {
+    const size = i % 97 === 0 ? 20_000 : 1 + (i % 300);
+    tx.trySend(new Uint8Array(size).fill(i & 0xff));
+    kept.push(i % 2 === 0 ? rx.tryRecv()! : rx.recvSync()!);
+  }
+  kept.forEach((m, i) => {
+    assert.equal(m.length, i % 97 === 0 ? 20_000 : 1 + (i % 300));
+    assert.ok(m.every((b) => b === (i & 0xff)), `message ${i} intact`);
+  });
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});

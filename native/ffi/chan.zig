@@ -93,6 +93,21 @@ export fn avx_mpsc_recv(rx: f64, out: ?[*]u8, cap: u32, t: f64) i32 {
     return count(ch.recv(buf, Deadline.fromMs(t)));
 }
 
+/// As `avx_mpsc_try_recv`, into `out[off..off + cap]`: lets JS receive
+/// straight into a pooled buffer at its current offset.
+export fn avx_mpsc_try_recv_at(rx: f64, out: ?[*]u8, off: u32, cap: u32) i32 {
+    const ch = mpscReceiver(rx) catch |err| return abi.fail(err);
+    const base = out orelse return abi.Code.invalid_argument.int();
+    return count(ch.tryRecv(base[off .. @as(usize, off) + cap]));
+}
+
+/// As `avx_mpsc_recv`, into `out[off..off + cap]`.
+export fn avx_mpsc_recv_at(rx: f64, out: ?[*]u8, off: u32, cap: u32, t: f64) i32 {
+    const ch = mpscReceiver(rx) catch |err| return abi.fail(err);
+    const base = out orelse return abi.Code.invalid_argument.int();
+    return count(ch.recv(base[off .. @as(usize, off) + cap], Deadline.fromMs(t)));
+}
+
 /// Up to `max` messages as records `[u32 le length][payload]` packed into
 /// `out[0..cap]`: how many.
 export fn avx_mpsc_try_recv_many(rx: f64, out: ?[*]u8, cap: u32, max: u32) i32 {
@@ -285,8 +300,9 @@ test "ffi chan: mpsc round trip, codes, stale handles" {
     try testing.expectEqual(Code.invalid_handle.int(), avx_mpsc_len(std.math.nan(f64)));
     try testing.expectEqual(Code.buffer_too_small.int(), avx_mpsc_try_recv(rx, null, 0));
     try testing.expectEqual(@as(u64, 3), code.last_value);
-    try testing.expectEqual(@as(i32, 3), avx_mpsc_try_recv(rx, &buf, 8));
-    try testing.expectEqualStrings("abc", buf[0..3]);
+    try testing.expectEqual(Code.buffer_too_small.int(), avx_mpsc_try_recv_at(rx, &buf, 6, 2));
+    try testing.expectEqual(@as(i32, 3), avx_mpsc_try_recv_at(rx, &buf, 5, 3));
+    try testing.expectEqualStrings("abc", buf[5..8]);
     try testing.expectEqual(@as(i32, 0), avx_mpsc_recv(rx, &buf, 8, -1));
     try testing.expectEqual(Code.timeout.int(), avx_mpsc_recv(rx, &buf, 8, 0));
     try testing.expectEqual(Code.would_block.int(), avx_mpsc_try_recv(rx, &buf, 8));

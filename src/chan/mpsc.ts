@@ -6,7 +6,7 @@
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { checkSignal, Deadline, submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { packBatch, readBatch, readMessage } from "../ffi/scratch.ts";
+import { packBatch, readBatch, readMessage, readPooled } from "../ffi/scratch.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
@@ -328,6 +328,8 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
   readonly #tryRead: (buf: Uint8Array, cap: number) => number;
   /** The native blocking receive without a deadline, bound once. */
   readonly #blockingRead: (buf: Uint8Array, cap: number) => number;
+  readonly #tryReadAt: (buf: Uint8Array, off: number, cap: number) => number;
+  readonly #blockingReadAt: (buf: Uint8Array, off: number, cap: number) => number;
 
   /** @internal Use {@link mpsc} or {@link Receiver.from}. */
   constructor(codec: Codec<T>) {
@@ -338,6 +340,8 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
     const h = this.handle;
     this.#tryRead = (b, c) => l.avx_mpsc_try_recv(h, b, c);
     this.#blockingRead = (b, c) => l.avx_mpsc_recv(h, b, c, -1);
+    this.#tryReadAt = (b, o, c) => l.avx_mpsc_try_recv_at(h, b, o, c);
+    this.#blockingReadAt = (b, o, c) => l.avx_mpsc_recv_at(h, b, o, c, -1);
   }
 
   /** @internal */
@@ -407,7 +411,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    */
   tryRecv(): T | null {
     this.live; // Throws once disposed.
-    const got = readMessage(this.#tryRead, this.#borrow);
+    const got = this.#borrow ? readMessage(this.#tryRead, true) : readPooled(this.#tryReadAt, this.#tryRead);
     if (got === Status.WOULD_BLOCK) return null;
     if (typeof got === "number") throw AvxError.fromStatus(got, "Receiver.tryRecv");
     return this.#codec.decode(got);
@@ -428,7 +432,10 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
   recvSync(options?: { timeout?: number }): T | null {
     const h = this.live;
     if (options?.timeout === undefined) {
-      return this.#finish(readMessage(this.#blockingRead, this.#borrow), "Receiver.recvSync");
+      const got = this.#borrow
+        ? readMessage(this.#blockingRead, true)
+        : readPooled(this.#blockingReadAt, this.#blockingRead);
+      return this.#finish(got, "Receiver.recvSync");
     }
     const t = syncTimeout(options.timeout, "Receiver.recvSync");
     return this.#finish(readMessage((b, c) => lib().avx_mpsc_recv(h, b, c, t), this.#borrow), "Receiver.recvSync");

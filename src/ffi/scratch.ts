@@ -52,6 +52,30 @@ export function readMessage(read: (buf: Uint8Array, cap: number) => number, borr
 }
 
 /**
+ * Receive one message straight into the pool: `readAt(buf, off, cap)`
+ * writes at `off`. A message too large for the pool's free space goes
+ * through `read` and the growable receive buffer instead. Saves the
+ * receive buffer's copy and a view per message. @internal
+ */
+export function readPooled(
+  readAt: (buf: Uint8Array, off: number, cap: number) => number,
+  read: (buf: Uint8Array, cap: number) => number,
+): Uint8Array | number {
+  if (POOL_SIZE - poolUsed < POOL_MAX) {
+    pool = new Uint8Array(POOL_SIZE);
+    poolUsed = 0;
+  }
+  const at = poolUsed;
+  const n = readAt(pool, at, POOL_SIZE - at);
+  if (n >= 0) {
+    poolUsed = (at + n + 7) & ~7;
+    return pool.subarray(at, at + n);
+  }
+  if (n !== Status.BUFFER_TOO_SMALL) return n;
+  return readMessage(read, false);
+}
+
+/**
  * Receive a batch: `read(buf, cap)` returns how many records
  * (`[u32 LE length][bytes]`) it wrote, or a negative status. Each message
  * goes to `take`, as a copy or (with `borrow`) as a view valid only during

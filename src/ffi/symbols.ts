@@ -76,6 +76,8 @@ export const symbols = {
   avx_mpsc_send_async: { parameters: [H, H], result: "i32" },
   avx_mpsc_try_recv: { parameters: [H, "buffer", "u32"], result: "i32" },
   avx_mpsc_recv: { parameters: [H, "buffer", "u32", MS], result: "i32" },
+  avx_mpsc_try_recv_at: { parameters: [H, "buffer", "u32", "u32"], result: "i32" },
+  avx_mpsc_recv_at: { parameters: [H, "buffer", "u32", "u32", MS], result: "i32" },
   avx_mpsc_recv_async: { parameters: [H, H], result: "i32" },
   avx_mpsc_try_recv_many: { parameters: [H, "buffer", "u32", "u32"], result: "i32" },
   avx_mpsc_recv_many: { parameters: [H, "buffer", "u32", "u32", MS], result: "i32" },
