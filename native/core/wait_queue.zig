@@ -188,6 +188,33 @@ pub fn publish(w: *Waiter, result: i32) void {
     }
 }
 
+/// Register an async waiter with a primitive. Under `q`'s lock,
+/// `acquireOrEnqueue(owner, w)` either takes what `w` asks for at once
+/// (true: `w` goes back to its completion queue's pool and the result is
+/// 0) or links `w` into `q` (the result is its token; the grant comes as a
+/// completion). The caller has filled in `w.request`, `w.undo` and
+/// `w.target`.
+pub fn registerAsync(
+    comptime T: type,
+    owner: *T,
+    q: *WaitQueue,
+    w: *Waiter,
+    comptime acquireOrEnqueue: fn (*T, *Waiter) bool,
+) u32 {
+    const cq = w.cq.?;
+    // Read before `w` is linked: once it is, a grant may race us.
+    const token = w.token;
+    std.debug.assert(token > 0 and token <= std.math.maxInt(i32));
+    q.lock.lock();
+    const acquired = acquireOrEnqueue(owner, w);
+    q.lock.unlock();
+    if (acquired) {
+        cq.release(w);
+        return 0;
+    }
+    return token;
+}
+
 /// Unlink a pending waiter. True if it was pending and is now cancelled;
 /// false if a grant won (the result is, or will shortly be, published).
 pub fn cancel(w: *Waiter) bool {

@@ -108,16 +108,7 @@ pub const Mutex = struct {
         const w = cq.acquire() orelse return if (m.tryLock()) 0 else error.Limit;
         w.undo = undoLock;
         w.target = m;
-        const token = w.token;
-        std.debug.assert(token > 0 and token <= std.math.maxInt(i32));
-        m.queue.lock.lock();
-        const acquired = m.acquireOrEnqueue(w);
-        m.queue.lock.unlock();
-        if (acquired) {
-            cq.release(w);
-            return 0;
-        }
-        return token;
+        return wait_queue.registerAsync(Mutex, m, &m.queue, w, acquireOrEnqueue);
     }
 
     /// Take the mutex if it is free, else mark it contended and queue `w`.

@@ -105,16 +105,7 @@ pub const RwLock = struct {
         w.request = @intFromEnum(access);
         w.undo = undoLock;
         w.target = rw;
-        const token = w.token;
-        std.debug.assert(token > 0 and token <= std.math.maxInt(i32));
-        rw.queue.lock.lock();
-        const acquired = rw.acquireOrEnqueue(w);
-        rw.queue.lock.unlock();
-        if (acquired) {
-            cq.release(w);
-            return 0;
-        }
-        return token;
+        return wait_queue.registerAsync(RwLock, rw, &rw.queue, w, acquireOrEnqueue);
     }
 
     /// Take the lock if nobody is queued and it is grantable, else set the

@@ -102,16 +102,7 @@ pub const Semaphore = struct {
                 w.request = n;
                 w.undo = undoAcquire;
                 w.target = s;
-                const token = w.token;
-                std.debug.assert(token > 0 and token <= std.math.maxInt(i32));
-                s.queue.lock.lock();
-                const acquired = s.acquireOrEnqueue(w);
-                s.queue.lock.unlock();
-                if (acquired) {
-                    cq.release(w);
-                    return 0;
-                }
-                return token;
+                return wait_queue.registerAsync(Semaphore, s, &s.queue, w, acquireOrEnqueue);
             },
         };
         return 0;
