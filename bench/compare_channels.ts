@@ -24,59 +24,60 @@ const PINGS = 20_000;
 
 const BATCH = 64;
 
+/** A Worker's init message and what it transfers. */
+type Init = [message: Record<string, unknown>, transfer?: Transferable[]];
+
+/**
+ * Messages per second from a producer Worker to a consumer Worker of
+ * `script`: both get their init message and answer "ready"; the clock runs
+ * from the producer's "go" to the consumer's report.
+ */
+async function timeStream(script: string, produce: Init, consume: Init): Promise<number> {
+  const p = worker(script);
+  const c = worker(script);
+  p.postMessage(produce[0], produce[1] ?? []);
+  c.postMessage(consume[0], consume[1] ?? []);
+  await Promise.all([next(p), next(c)]);
+  const done = next(c);
+  const t = performance.now();
+  p.postMessage("go");
+  await done;
+  const ms = performance.now() - t;
+  p.terminate();
+  c.terminate();
+  return N / (ms / 1000);
+}
+
 async function avxWorkerToWorker(batched = false): Promise<number> {
   const [tx, rx] = mpsc();
-  const p = worker("avx_chan.ts");
-  const c = worker("avx_chan.ts");
-  p.postMessage({ role: batched ? "produceMany" : "produce", tx: tx.handle, n: N, size: SIZE, batch: BATCH });
-  c.postMessage({ role: batched ? "consumeMany" : "consume", rx: rx.handle, n: N, batch: BATCH });
-  await Promise.all([next(p), next(c)]);
-  const done = next(c);
-  const t = performance.now();
-  p.postMessage("go");
-  await done;
-  const ms = performance.now() - t;
-  p.terminate();
-  c.terminate();
+  const rate = await timeStream(
+    "avx_chan.ts",
+    [{ role: batched ? "produceMany" : "produce", tx: tx.handle, n: N, size: SIZE, batch: BATCH }],
+    [{ role: batched ? "consumeMany" : "consume", rx: rx.handle, n: N, batch: BATCH }],
+  );
   tx[Symbol.dispose]();
   rx[Symbol.dispose]();
-  return N / (ms / 1000);
+  return rate;
 }
 
-async function postWorkerToWorker(batched = false): Promise<number> {
+function postWorkerToWorker(batched = false): Promise<number> {
   const { port1, port2 } = new MessageChannel();
-  const p = worker("post_chan.ts");
-  const c = worker("post_chan.ts");
-  p.postMessage({ role: batched ? "produceMany" : "produce", port: port1, n: N, size: SIZE, batch: BATCH }, [port1]);
-  c.postMessage({ role: batched ? "consumeMany" : "consume", port: port2, n: N }, [port2]);
-  await Promise.all([next(p), next(c)]);
-  const done = next(c);
-  const t = performance.now();
-  p.postMessage("go");
-  await done;
-  const ms = performance.now() - t;
-  p.terminate();
-  c.terminate();
-  return N / (ms / 1000);
+  return timeStream(
+    "post_chan.ts",
+    [{ role: batched ? "produceMany" : "produce", port: port1, n: N, size: SIZE, batch: BATCH }, [port1]],
+    [{ role: batched ? "consumeMany" : "consume", port: port2, n: N }, [port2]],
+  );
 }
 
-async function mtWorkerToWorker(): Promise<number> {
+function mtWorkerToWorker(): Promise<number> {
   // Its ring buffer corrupts messages once it has to compact (seen here
   // with the 64 KiB default); give it room for the whole run.
   const [tx, rx] = channel<string>(1024, { size: 1 << 28 });
-  const p = worker("mt_chan.ts");
-  const c = worker("mt_chan.ts");
-  p.postMessage({ role: "produce", wire: toWire(tx), n: N, size: SIZE });
-  c.postMessage({ role: "consume", wire: toWire(rx), n: N, size: SIZE });
-  await Promise.all([next(p), next(c)]);
-  const done = next(c);
-  const t = performance.now();
-  p.postMessage("go");
-  await done;
-  const ms = performance.now() - t;
-  p.terminate();
-  c.terminate();
-  return N / (ms / 1000);
+  return timeStream(
+    "mt_chan.ts",
+    [{ role: "produce", wire: toWire(tx), n: N, size: SIZE }],
+    [{ role: "consume", wire: toWire(rx), n: N, size: SIZE }],
+  );
 }
 
 async function avxWorkerToMain(): Promise<number> {
@@ -118,36 +119,40 @@ async function postWorkerToMain(): Promise<number> {
   return N / (ms / 1000);
 }
 
-async function avxPingPong(): Promise<number> {
-  const [aTx, aRx] = mpsc();
-  const [bTx, bRx] = mpsc();
-  const ping = worker("avx_chan.ts");
-  const pong = worker("avx_chan.ts");
-  ping.postMessage({ role: "ping", tx: aTx.handle, rx: bRx.handle, n: PINGS, size: SIZE });
-  pong.postMessage({ role: "pong", tx: bTx.handle, rx: aRx.handle, n: PINGS });
-  await Promise.all([next(ping), next(pong)]);
-  const done = next<{ ms: number }>(ping);
-  ping.postMessage("go");
+/** Microseconds per round trip: the pinger times PINGS round trips itself. */
+async function timePingPong(script: string, ping: Init, pong: Init): Promise<number> {
+  const pinger = worker(script);
+  const ponger = worker(script);
+  pinger.postMessage(ping[0], ping[1] ?? []);
+  ponger.postMessage(pong[0], pong[1] ?? []);
+  await Promise.all([next(pinger), next(ponger)]);
+  const done = next<{ ms: number }>(pinger);
+  pinger.postMessage("go");
   const { ms } = await done;
-  ping.terminate();
-  pong.terminate();
-  for (const r of [aTx, aRx, bTx, bRx]) r[Symbol.dispose]();
+  pinger.terminate();
+  ponger.terminate();
   return (ms * 1000) / PINGS;
 }
 
-async function postPingPong(): Promise<number> {
+async function avxPingPong(): Promise<number> {
+  const [aTx, aRx] = mpsc();
+  const [bTx, bRx] = mpsc();
+  const us = await timePingPong(
+    "avx_chan.ts",
+    [{ role: "ping", tx: aTx.handle, rx: bRx.handle, n: PINGS, size: SIZE }],
+    [{ role: "pong", tx: bTx.handle, rx: aRx.handle, n: PINGS }],
+  );
+  for (const r of [aTx, aRx, bTx, bRx]) r[Symbol.dispose]();
+  return us;
+}
+
+function postPingPong(): Promise<number> {
   const { port1, port2 } = new MessageChannel();
-  const ping = worker("post_chan.ts");
-  const pong = worker("post_chan.ts");
-  ping.postMessage({ role: "ping", port: port1, n: PINGS, size: SIZE }, [port1]);
-  pong.postMessage({ role: "pong", port: port2 }, [port2]);
-  await Promise.all([next(ping), next(pong)]);
-  const done = next<{ ms: number }>(ping);
-  ping.postMessage("go");
-  const { ms } = await done;
-  ping.terminate();
-  pong.terminate();
-  return (ms * 1000) / PINGS;
+  return timePingPong(
+    "post_chan.ts",
+    [{ role: "ping", port: port1, n: PINGS, size: SIZE }, [port1]],
+    [{ role: "pong", port: port2 }, [port2]],
+  );
 }
 
 /** Medians of `avx()` and `peer()` over ROUNDS alternating runs. */
