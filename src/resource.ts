@@ -29,12 +29,32 @@ export function adopt<T>(make: () => T, handle: unknown, kind: number, what: str
   }
   const r = lib().avx_handle_retain(handle, kind);
   if (r < 0) throw AvxError.fromStatus(r, `${what}.from(${handle})`);
+  return wrapOwned(make, handle);
+}
+
+/**
+ * Build a wrapper around a handle whose reference the caller already owns
+ * (fresh from a native constructor such as `avx_mpsc_new`, or retained by
+ * `adopt`), without creating a new object. @internal
+ */
+export function wrapOwned<T>(make: () => T, handle: Handle): T {
   adopting = handle;
   try {
     return make();
   } finally {
     adopting = undefined;
   }
+}
+
+/**
+ * The `create` of a wrapper that has no public way to make a new object
+ * (channel ends come from their factory): building one directly throws.
+ * @internal
+ */
+export function factoryOnly(what: string, factory: string): () => Handle {
+  return () => {
+    throw new TypeError(`${what}: use ${factory} or ${what}.from(handle)`);
+  };
 }
 
 /** Turn a constructor's f64 result into a handle, or throw. @internal */

@@ -8,7 +8,7 @@ import { Kind } from "../ffi/symbols.ts";
 import { syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
 import { AvxError, LaggedError, Status } from "../errors.ts";
-import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { adopt, created, factoryOnly, type Handle, Resource, wrapOwned } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import type { AttachOptions } from "./mpsc.ts";
 import { receive } from "./ops.ts";
@@ -51,15 +51,6 @@ export function broadcast<T = Uint8Array>(options?: BroadcastOptions<T>): Broadc
   return BroadcastSender.fromOwned(h, codec);
 }
 
-let owned: Handle | undefined;
-
-function ownedOrThrow(what: string): Handle {
-  const h = owned;
-  owned = undefined;
-  if (h === undefined) throw new TypeError(`${what}: use broadcast() or ${what}.from(handle)`);
-  return h;
-}
-
 /**
  * The sending side of a {@link broadcast} channel.
  *
@@ -75,14 +66,13 @@ export class BroadcastSender<T = Uint8Array> extends Resource {
 
   /** @internal Use {@link broadcast} or {@link BroadcastSender.from}. */
   constructor(codec: Codec<T>) {
-    super(() => ownedOrThrow("BroadcastSender"));
+    super(factoryOnly("BroadcastSender", "broadcast()"));
     this.#codec = codec;
   }
 
   /** @internal */
   static fromOwned<T>(handle: Handle, codec: Codec<T>): BroadcastSender<T> {
-    owned = handle;
-    return new BroadcastSender(codec);
+    return wrapOwned(() => new BroadcastSender(codec), handle);
   }
 
   /**
@@ -220,15 +210,14 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
 
   /** @internal Use {@link BroadcastSender.subscribe} or {@link BroadcastReceiver.from}. */
   constructor(codec: Codec<T>) {
-    super(() => ownedOrThrow("BroadcastReceiver"));
+    super(factoryOnly("BroadcastReceiver", "broadcast()"));
     this.#codec = codec;
     this.#borrow = decodesInPlace.has(codec as Codec<unknown>);
   }
 
   /** @internal */
   static fromOwned<T>(handle: Handle, codec: Codec<T>): BroadcastReceiver<T> {
-    owned = handle;
-    return new BroadcastReceiver(codec);
+    return wrapOwned(() => new BroadcastReceiver(codec), handle);
   }
 
   /**

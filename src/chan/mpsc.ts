@@ -8,7 +8,7 @@ import { Kind } from "../ffi/symbols.ts";
 import { checkSignal, Deadline, submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { packBatch, readBatch, readMessage, readPooled } from "../ffi/scratch.ts";
 import { AvxError, Status } from "../errors.ts";
-import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { adopt, created, factoryOnly, type Handle, Resource, wrapOwned } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import { receive, send } from "./ops.ts";
 
@@ -70,15 +70,6 @@ function checkMax(max: number, what: string): number {
   return max;
 }
 
-let owned: Handle | undefined;
-
-function ownedOrThrow(what: string): Handle {
-  const h = owned;
-  owned = undefined;
-  if (h === undefined) throw new TypeError(`${what}: use mpsc() or ${what}.from(handle)`);
-  return h;
-}
-
 /**
  * The sending side of an {@link mpsc} channel.
  *
@@ -94,14 +85,13 @@ export class Sender<T = Uint8Array> extends Resource {
 
   /** @internal Use {@link mpsc}, {@link Sender.clone} or {@link Sender.from}. */
   constructor(codec: Codec<T>) {
-    super(() => ownedOrThrow("Sender"));
+    super(factoryOnly("Sender", "mpsc()"));
     this.#codec = codec;
   }
 
   /** @internal */
   static fromOwned<T>(handle: Handle, codec: Codec<T>): Sender<T> {
-    owned = handle;
-    return new Sender(codec);
+    return wrapOwned(() => new Sender(codec), handle);
   }
 
   /**
@@ -333,7 +323,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
 
   /** @internal Use {@link mpsc} or {@link Receiver.from}. */
   constructor(codec: Codec<T>) {
-    super(() => ownedOrThrow("Receiver"));
+    super(factoryOnly("Receiver", "mpsc()"));
     this.#codec = codec;
     this.#borrow = decodesInPlace.has(codec as Codec<unknown>);
     const l = lib();
@@ -346,8 +336,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
 
   /** @internal */
   static fromOwned<T>(handle: Handle, codec: Codec<T>): Receiver<T> {
-    owned = handle;
-    return new Receiver(codec);
+    return wrapOwned(() => new Receiver(codec), handle);
   }
 
   /**

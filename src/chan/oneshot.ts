@@ -8,7 +8,7 @@ import { Kind } from "../ffi/symbols.ts";
 import { syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
 import { AvxError, Status } from "../errors.ts";
-import { adopt, type Handle, Resource } from "../resource.ts";
+import { adopt, factoryOnly, type Handle, Resource, wrapOwned } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import type { AttachOptions } from "./mpsc.ts";
 import { receive } from "./ops.ts";
@@ -41,15 +41,6 @@ export function oneshot<T = Uint8Array>(options?: OneshotOptions<T>): [OneshotSe
   return [OneshotSender.fromOwned(pair[0], codec), OneshotReceiver.fromOwned(pair[1], codec)];
 }
 
-let owned: Handle | undefined;
-
-function ownedOrThrow(what: string): Handle {
-  const h = owned;
-  owned = undefined;
-  if (h === undefined) throw new TypeError(`${what}: use oneshot() or ${what}.from(handle)`);
-  return h;
-}
-
 /**
  * The sending side of a {@link oneshot} channel.
  *
@@ -65,14 +56,13 @@ export class OneshotSender<T = Uint8Array> extends Resource {
 
   /** @internal Use {@link oneshot} or {@link OneshotSender.from}. */
   constructor(codec: Codec<T>) {
-    super(() => ownedOrThrow("OneshotSender"));
+    super(factoryOnly("OneshotSender", "oneshot()"));
     this.#codec = codec;
   }
 
   /** @internal */
   static fromOwned<T>(handle: Handle, codec: Codec<T>): OneshotSender<T> {
-    owned = handle;
-    return new OneshotSender(codec);
+    return wrapOwned(() => new OneshotSender(codec), handle);
   }
 
   /**
@@ -143,15 +133,14 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
 
   /** @internal Use {@link oneshot} or {@link OneshotReceiver.from}. */
   constructor(codec: Codec<T>) {
-    super(() => ownedOrThrow("OneshotReceiver"));
+    super(factoryOnly("OneshotReceiver", "oneshot()"));
     this.#codec = codec;
     this.#borrow = decodesInPlace.has(codec as Codec<unknown>);
   }
 
   /** @internal */
   static fromOwned<T>(handle: Handle, codec: Codec<T>): OneshotReceiver<T> {
-    owned = handle;
-    return new OneshotReceiver(codec);
+    return wrapOwned(() => new OneshotReceiver(codec), handle);
   }
 
   /**
