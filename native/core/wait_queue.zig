@@ -13,6 +13,7 @@ const std = @import("std");
 const futex = @import("../os/futex.zig");
 const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
 const Cq = @import("cq.zig").Cq;
+const Code = @import("code.zig").Code;
 const clock = @import("../os/clock.zig");
 const Deadline = clock.Deadline;
 
@@ -99,6 +100,16 @@ pub const Waiter = struct {
             }
             _ = futex.wait(&w.state, parked, left);
         }
+    }
+
+    /// Sleep until granted (result 0), timed out, or granted `closed` (the
+    /// primitive was destroyed): the lock-style primitives' blocking wait.
+    pub fn sleepUntilGranted(w: *Waiter, deadline: Deadline) error{ Timeout, Closed }!void {
+        const result = w.sleep(deadline, Code.timeout.int());
+        if (result == 0) return;
+        if (result == Code.timeout.int()) return error.Timeout;
+        std.debug.assert(result == Code.closed.int());
+        return error.Closed;
     }
 
     /// Sleep until granted, with no deadline and no cancellation: for a

@@ -84,7 +84,7 @@ pub const Mutex = struct {
         const acquired = m.acquireOrEnqueue(&w);
         m.queue.lock.unlock();
         if (acquired) return;
-        return outcome(w.sleep(deadline, Code.timeout.int()));
+        return w.sleepUntilGranted(deadline);
     }
 
     /// Spin while the mutex is merely locked. Stops as soon as waiters are
@@ -222,14 +222,6 @@ fn moveWaiter(from: *WaitQueue, to: *WaitQueue, w: *Waiter) void {
     to.tail = w;
     to.len += 1;
     w.queue.store(to, .release);
-}
-
-/// Map the result a sleeping waiter was granted to an error.
-fn outcome(result: i32) error{ Timeout, Closed }!void {
-    if (result == 0) return;
-    if (result == Code.timeout.int()) return error.Timeout;
-    std.debug.assert(result == Code.closed.int());
-    return error.Closed;
 }
 
 // ---------------------------------------------------------------- tests

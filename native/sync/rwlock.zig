@@ -94,7 +94,7 @@ pub const RwLock = struct {
         const acquired = rw.acquireOrEnqueue(&w);
         rw.queue.lock.unlock();
         if (acquired) return;
-        return outcome(w.sleep(deadline, Code.timeout.int()));
+        return w.sleepUntilGranted(deadline);
     }
 
     /// Lock for an async operation of the isolate that owns `cq`: 0 when
@@ -223,13 +223,6 @@ pub const RwLock = struct {
         rw.unlock(@enumFromInt(w.request)) catch {};
     }
 };
-
-fn outcome(result: i32) error{ Timeout, Closed }!void {
-    if (result == 0) return;
-    if (result == Code.timeout.int()) return error.Timeout;
-    std.debug.assert(result == Code.closed.int());
-    return error.Closed;
-}
 
 // ---------------------------------------------------------------- tests
 

@@ -86,7 +86,7 @@ pub const Semaphore = struct {
                 const acquired = s.acquireOrEnqueue(&w);
                 s.queue.lock.unlock();
                 if (acquired) return;
-                return outcome(w.sleep(deadline, Code.timeout.int()));
+                return w.sleepUntilGranted(deadline);
             },
         };
     }
@@ -193,13 +193,6 @@ pub const Semaphore = struct {
         s.release(w.request) catch {};
     }
 };
-
-fn outcome(result: i32) error{ Timeout, Closed }!void {
-    if (result == 0) return;
-    if (result == Code.timeout.int()) return error.Timeout;
-    std.debug.assert(result == Code.closed.int());
-    return error.Closed;
-}
 
 // ---------------------------------------------------------------- tests
 
