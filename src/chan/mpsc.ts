@@ -175,6 +175,17 @@ export class Sender<T = Uint8Array> extends Resource {
   }
 
   /**
+   * One native call sending `encoded[from..]` (as many as fit): how many
+   * were sent, or a negative status. Packs again on every call: the pack
+   * buffer is shared, and an `await` in between may have reused it.
+   */
+  #trySendFrom(encoded: readonly Uint8Array[], from: number): number {
+    const rest = from === 0 ? encoded : encoded.slice(from);
+    const { buf, offsets } = packBatch(rest);
+    return lib().avx_mpsc_try_send_many(this.live, buf, offsets[rest.length], rest.length);
+  }
+
+  /**
    * Send as many of `values` as there is room for now, in order, in one
    * native call; returns how many were sent (all of them on an unbounded
    * channel). Every value is encoded first: a `TypeError` sends nothing.
@@ -189,8 +200,7 @@ export class Sender<T = Uint8Array> extends Resource {
   trySendMany(values: readonly T[]): number {
     const encoded = values.map((v) => encodeWith(this.#codec, v));
     if (encoded.length === 0) return 0;
-    const { buf, offsets } = packBatch(encoded);
-    const r = lib().avx_mpsc_try_send_many(this.live, buf, offsets[encoded.length], encoded.length);
+    const r = this.#trySendFrom(encoded, 0);
     if (r === Status.WOULD_BLOCK) return 0;
     if (r < 0) throw AvxError.fromStatus(r, "Sender.trySendMany");
     return r;
@@ -216,8 +226,7 @@ export class Sender<T = Uint8Array> extends Resource {
     let i = 0;
     while (i < encoded.length) {
       const h = this.live;
-      const { buf, offsets } = packBatch(encoded.slice(i));
-      const r = l.avx_mpsc_try_send_many(h, buf, offsets[encoded.length - i], encoded.length - i);
+      const r = this.#trySendFrom(encoded, i);
       if (r > 0) {
         i += r;
         continue;
@@ -247,8 +256,7 @@ export class Sender<T = Uint8Array> extends Resource {
     let i = 0;
     while (i < encoded.length) {
       const h = this.live;
-      const { buf, offsets } = packBatch(encoded.slice(i));
-      const r = l.avx_mpsc_try_send_many(h, buf, offsets[encoded.length - i], encoded.length - i);
+      const r = this.#trySendFrom(encoded, i);
       if (r > 0) {
         i += r;
         continue;
