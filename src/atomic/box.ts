@@ -5,9 +5,10 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { AvxError, Status } from "../errors.ts";
+import { AvxError } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
-import { type Codec, type CodecName, encodeWith, resolveCodec } from "../codec.ts";
+import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
+import { readMessage } from "../ffi/scratch.ts";
 
 /** Options of {@link AtomicBox}. */
 export interface AtomicBoxOptions<T> {
@@ -22,8 +23,6 @@ export interface Versioned<T> {
   /** Its version: every change bumps it by one. */
   version: number;
 }
-
-const INITIAL = 256;
 
 /**
  * A box holding one value (as bytes) that any isolate can load, store,
@@ -44,7 +43,6 @@ const INITIAL = 256;
  */
 export class AtomicBox<T = Uint8Array> extends Resource {
   #codec: Codec<T>;
-  #buf = new Uint8Array(INITIAL);
 
   /**
    * Create a box holding `initial`.
@@ -85,15 +83,11 @@ export class AtomicBox<T = Uint8Array> extends Resource {
     return box;
   }
 
-  /** Read into the growable buffer; returns the length. */
-  #read(op: (buf: Uint8Array) => number, what: string): number {
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const n = op(this.#buf);
-      if (n >= 0) return n;
-      if (n !== Status.BUFFER_TOO_SMALL) throw AvxError.fromStatus(n, what);
-      this.#buf = new Uint8Array(Math.max(lib().avx_last_value(), this.#buf.length * 2));
-    }
-    throw new AvxError("INVALID_STATE", `${what}: value kept growing while being read`);
+  /** Run a native read through the shared receive buffer and decode it. */
+  #read(op: (buf: Uint8Array, cap: number) => number, what: string): T {
+    const got = readMessage(op, decodesInPlace.has(this.#codec as Codec<unknown>));
+    if (typeof got === "number") throw AvxError.fromStatus(got, what);
+    return this.#codec.decode(got);
   }
 
   /**
@@ -120,9 +114,14 @@ export class AtomicBox<T = Uint8Array> extends Resource {
    */
   loadVersioned(): Versioned<T> {
     const h = this.live;
-    const n = this.#read((b) => lib().avx_box_load(h, b, b.length), "AtomicBox.load");
-    const version = lib().avx_last_value();
-    return { value: this.#codec.decode(this.#buf.slice(0, n)), version };
+    let version = 0;
+    const value = this.#read((b, c) => {
+      const n = lib().avx_box_load(h, b, c);
+      // The version belongs to this very read; decoding may call native code.
+      if (n >= 0) version = lib().avx_last_value();
+      return n;
+    }, "AtomicBox.load");
+    return { value, version };
   }
 
   /**
@@ -170,8 +169,7 @@ export class AtomicBox<T = Uint8Array> extends Resource {
   swap(value: T): T {
     const bytes = encodeWith(this.#codec, value);
     const h = this.live;
-    const n = this.#read((b) => lib().avx_box_swap(h, bytes, bytes.length, b, b.length), "AtomicBox.swap");
-    return this.#codec.decode(this.#buf.slice(0, n));
+    return this.#read((b, c) => lib().avx_box_swap(h, bytes, bytes.length, b, c), "AtomicBox.swap");
   }
 
   /**
