@@ -5,4 +5,6 @@ comptime {
     _ = @import("ffi/sync.zig");
     _ = @import("ffi/atomic.zig");
     _ = @import("ffi/chan.zig");
+    _ = @import("ffi/timer.zig");
+    _ = @import("ffi/rt.zig");
 }

@@ -10,5 +10,8 @@ test {
     _ = @import("sync/all.zig");
     _ = @import("atomic/all.zig");
     _ = @import("chan/all.zig");
+    _ = @import("sched/all.zig");
+    _ = @import("timer/all.zig");
+    _ = @import("rt/all.zig");
     _ = @import("root.zig");
 }

@@ -6,11 +6,16 @@
  * @module
  */
 
+import { timerSymbols } from "./symbols_timer.ts";
+import { rtSymbols } from "./symbols_rt.ts";
+
 const H = "f64" as const; // handle or queue id
 const MS = "f64" as const; // timeout in milliseconds
 
 /** Symbol definitions of libavx. @internal */
 export const symbols = {
+  ...timerSymbols,
+  ...rtSymbols,
   avx_init: { parameters: [], result: "i32" },
   avx_nop: { parameters: [], result: "i32" },
   avx_last_value: { parameters: [], result: "f64" },

@@ -1,0 +1,1 @@
+//! Exports of the runtime (native/rt/).

@@ -1,0 +1,1 @@
+//! Exports of the timer wheel (native/timer/).

@@ -1,0 +1,2 @@
+//! Every file of the runtime, for the test root.
+test {}

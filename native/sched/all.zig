@@ -1,0 +1,2 @@
+//! Every file of the scheduler, for the test root.
+test {}

@@ -1,0 +1,2 @@
+//! Every file of the timer wheel, for the test root.
+test {}
