@@ -25,7 +25,7 @@
  *
  * @module
  */
-export { AvxError, type AvxErrorCode, LaggedError } from "./src/errors.ts";
+export { AvxError, type AvxErrorCode, LaggedError, TaskError } from "./src/errors.ts";
 export type { WaitOptions } from "./src/ffi/queue.ts";
 export { type Handle, Resource } from "./src/resource.ts";
 export { bytesCodec, type Codec, type CodecName, jsonCodec, stringCodec, structuredCodec } from "./src/codec.ts";
@@ -54,3 +54,7 @@ export {
 } from "./src/chan/broadcast.ts";
 export { oneshot, type OneshotOptions, OneshotReceiver, OneshotSender } from "./src/chan/oneshot.ts";
 export { liveHandles } from "./src/diagnostics.ts";
+export { Runtime, type RuntimeConfig, type ShutdownOptions } from "./src/rt/runtime.ts";
+export { JoinHandle } from "./src/rt/join.ts";
+export { currentTask, type TaskContext } from "./src/rt/context.ts";
+export type { RuntimeMetrics, WorkerMetrics } from "./src/rt/metrics.ts";

@@ -24,6 +24,8 @@ export type AvxErrorCode =
   | "DISCONNECTED"
   | "ALREADY_SENT"
   | "INVALID_STATE"
+  | "TASK_FAILED"
+  | "WORKER_LOST"
   | "LIBRARY_NOT_FOUND"
   | "ABI_MISMATCH";
 
@@ -44,6 +46,8 @@ const byNumber: Record<number, AvxErrorCode> = {
   [-14]: "DISCONNECTED",
   [-15]: "ALREADY_SENT",
   [-16]: "INVALID_STATE",
+  [-17]: "TASK_FAILED",
+  [-18]: "WORKER_LOST",
 };
 
 /** Native result codes used by the bindings. @internal */
@@ -149,6 +153,44 @@ export class LaggedError extends AvxError {
   }
 }
 
+/**
+ * A task threw. The error crossed from the worker isolate that ran the task:
+ * its name, message and stack are kept (`errorName`, `message`, `stack`);
+ * the original object, which lived in another isolate, is not.
+ *
+ * @example
+ * ```ts
+ * import { Runtime, TaskError } from "@avx/runtime";
+ *
+ * await using rt = await Runtime.create({ workerThreads: 1 });
+ * try {
+ *   await rt.spawn(new URL("./tasks.ts", import.meta.url).href, "fails");
+ * } catch (e) {
+ *   if (e instanceof TaskError) console.log(e.errorName, e.message);
+ * }
+ * ```
+ */
+export class TaskError extends AvxError {
+  /** The `name` of the error the task threw ("TypeError", ...). */
+  readonly errorName: string;
+
+  /**
+   * Make a task error from what the worker reported.
+   *
+   * @example
+   * ```ts
+   * import { TaskError } from "@avx/runtime";
+   * console.log(new TaskError("RangeError", "too big", "RangeError: too big\n    at task").errorName);
+   * ```
+   */
+  constructor(errorName: string, message: string, stack?: string) {
+    super("TASK_FAILED", message);
+    this.name = "TaskError";
+    this.errorName = errorName;
+    if (stack !== undefined) this.stack = stack;
+  }
+}
+
 function describe(code: AvxErrorCode): string {
   switch (code) {
     case "INVALID_HANDLE":
@@ -175,6 +217,8 @@ function describe(code: AvxErrorCode): string {
       return "the sender went away without sending";
     case "ALREADY_SENT":
       return "a value was already sent";
+    case "WORKER_LOST":
+      return "the worker isolate running the task died";
     default:
       return code.toLowerCase().replaceAll("_", " ");
   }

@@ -26,6 +26,10 @@ pub const Code = enum(i32) {
     disconnected = -14,
     already_sent = -15,
     invalid_state = -16,
+    /// A task threw (JS-side code; reserved here so the tables match).
+    task_failed = -17,
+    /// The worker isolate running a task died.
+    worker_lost = -18,
 
     pub fn int(c: Code) i32 {
         return @intFromEnum(c);

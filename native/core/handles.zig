@@ -30,7 +30,9 @@ pub const Kind = enum(u8) {
     broadcast_receiver,
     oneshot_sender,
     oneshot_receiver,
-    /// Kinds for later subsystems (tasks, timers, sockets) go here.
+    runtime,
+    task,
+    /// Kinds for later subsystems (sockets) go here.
     _,
 };
 

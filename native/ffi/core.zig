@@ -98,3 +98,12 @@ export fn avx_cq_pending(id: f64) i32 {
     const cq = abi.queue(id) catch |err| return abi.fail(err);
     return @intCast(cq.live);
 }
+
+/// Whether the doorbell thread of the queue that had id `id` still runs
+/// (1) after `avx_cq_close`: an isolate about to exit keeps its event loop
+/// turning until it is 0, so a ring in flight is delivered and the thread
+/// ends instead of blocking forever on a callback nobody will run.
+export fn avx_cq_doorbell_alive(id: f64) i32 {
+    if (!(id >= 1 and id <= std.math.maxInt(i32)) or @floor(id) != id) return abi.Code.invalid_argument.int();
+    return cq_mod.doorbellAlive(@intFromFloat(id));
+}

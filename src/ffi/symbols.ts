@@ -30,6 +30,7 @@ export const symbols = {
   avx_cq_drain: { parameters: [H, "buffer", "u32"], result: "i32" },
   avx_cq_cancel: { parameters: [H, "u32"], result: "i32" },
   avx_cq_pending: { parameters: [H], result: "i32" },
+  avx_cq_doorbell_alive: { parameters: [H], result: "i32" },
 
   avx_mutex_new: { parameters: [], result: "f64" },
   avx_mutex_try_lock: { parameters: [H], result: "i32" },
@@ -123,6 +124,8 @@ export const Kind = {
   broadcastReceiver: 11,
   oneshotSender: 12,
   oneshotReceiver: 13,
+  runtime: 14,
+  task: 15,
 } as const;
 
 /** ABI version this binding expects (native/ffi/core.zig). @internal */

@@ -1,0 +1,232 @@
+/**
+ * The module every worker isolate of a runtime runs: attach to a worker
+ * slot of the native scheduler, then loop.
+ *
+ * - `next` hands over a task: run it. A synchronous task is completed at
+ *   once; an async one when its promise settles (the loop goes on).
+ * - The budget is spent (`yield`): let the event loop turn once, so
+ *   timers, completions and messages of this isolate run.
+ * - Nothing to do (`idle`): with no JavaScript pending, park in a blocking
+ *   native call (a futex: woken in microseconds); with async tasks or
+ *   waits pending, park through the completion queue so the event loop
+ *   keeps running.
+ * - `shutdown`: detach and leave.
+ *
+ * @module
+ */
+import { lib } from "../ffi/library.ts";
+import { completionQueue } from "../ffi/queue.ts";
+import { Kind } from "../ffi/symbols.ts";
+import { AvxError } from "../errors.ts";
+import { decodeArgs, encodeError, encodeResult } from "./payload.ts";
+import { knownFunction, loadFunction, type TaskFunction } from "./functions.ts";
+import { RunningTask, setRunning } from "./context.ts";
+import { enterWorker } from "./runtime.ts";
+
+/** What the owner posts to start a worker. @internal */
+export interface WorkerStart {
+  runtime: number;
+  index: number;
+  workers: number;
+}
+
+/** What a worker posts back. @internal */
+export type WorkerReport = { type: "ready" } | { type: "failed"; message: string } | { type: "exited" };
+
+const NEXT_IDLE = 0;
+const NEXT_TASK = 1;
+const NEXT_YIELD = 2;
+const NEXT_SHUTDOWN = 3;
+const COMPLETE_OK = 1;
+const COMPLETE_THROWN = 2;
+/** A blocking park lasts at most this long before the event loop turns once. */
+const PARK_SLICE_MS = 100;
+
+interface Scope {
+  onmessage: ((e: MessageEvent<WorkerStart>) => void) | null;
+  postMessage(message: WorkerReport): void;
+  close(): void;
+}
+const scope = globalThis as unknown as Scope;
+
+scope.onmessage = (e) => {
+  scope.onmessage = null;
+  main(e.data).catch((err) => {
+    // The loop itself failed: an uncaught error, which the owner sees as
+    // this worker dying (its tasks end WORKER_LOST, a replacement starts).
+    throw err;
+  });
+};
+
+// A macrotask without setTimeout's clamping of nested timers.
+const channel = new MessageChannel();
+let resume: (() => void) | undefined;
+channel.port1.onmessage = () => resume?.();
+function turnEventLoop(): Promise<void> {
+  return new Promise((r) => {
+    resume = r;
+    channel.port2.postMessage(0);
+  });
+}
+
+async function main(start: WorkerStart): Promise<void> {
+  const l = lib();
+  const q = completionQueue();
+  const { runtime, index } = start;
+  const retained = l.avx_handle_retain(runtime, Kind.runtime);
+  if (retained < 0) {
+    scope.postMessage({ type: "failed", message: AvxError.fromStatus(retained, "worker attach").message });
+    return;
+  }
+  const epoch = l.avx_rt_attach(runtime, index, q.id);
+  if (epoch < 0) {
+    l.avx_handle_release(runtime);
+    scope.postMessage({ type: "failed", message: AvxError.fromStatus(epoch, "worker attach").message });
+    return;
+  }
+  enterWorker(runtime, start.workers);
+  scope.postMessage({ type: "ready" });
+  await new Loop(runtime, index, epoch).run();
+  l.avx_rt_detach(runtime, index, epoch);
+  l.avx_handle_release(runtime);
+  // Closing the queue cancels what is still pending here and ends its
+  // doorbell thread (the isolate is about to go).
+  l.avx_cq_close(q.id);
+  // A ring in flight blocks the doorbell thread until this isolate runs
+  // it: keep the event loop turning until the thread has ended (bounded:
+  // the owner terminates a worker that does not leave in time).
+  for (let turns = 0; turns < 1000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
+  channel.port1.close();
+  scope.postMessage({ type: "exited" });
+  scope.close();
+}
+
+class Loop {
+  readonly #rt: number;
+  readonly #index: number;
+  readonly #epoch: number;
+  readonly #info = new Float64Array(3);
+  #args = new Uint8Array(16 * 1024);
+  /** Async tasks started here and not settled. */
+  #pending = 0;
+
+  constructor(rt: number, index: number, epoch: number) {
+    this.#rt = rt;
+    this.#index = index;
+    this.#epoch = epoch;
+  }
+
+  async run(): Promise<void> {
+    const l = lib();
+    const q = completionQueue();
+    let parkedIdle = false;
+    for (;;) {
+      const r = l.avx_rt_next(this.#rt, this.#index, this.#epoch, this.#info, this.#args, this.#args.length);
+      if (r === NEXT_TASK) {
+        parkedIdle = false;
+        const loading = this.#start();
+        // First task of a function here: its module loads before this
+        // worker takes another task (which other workers may steal).
+        if (loading !== undefined) await loading;
+      } else if (r === NEXT_YIELD) {
+        await turnEventLoop();
+      } else if (r === NEXT_IDLE) {
+        if (this.#pending === 0 && q.pending === 0) {
+          if (parkedIdle) {
+            // A whole slice passed idle: let stray timers of tasks run.
+            parkedIdle = false;
+            await turnEventLoop();
+            continue;
+          }
+          l.avx_rt_park(this.#rt, this.#index, this.#epoch, PARK_SLICE_MS);
+          parkedIdle = true;
+        } else {
+          const token = l.avx_rt_park_async(this.#rt, this.#index, this.#epoch, q.id);
+          if (token > 0) await new Promise<void>((resolve) => q.add(token, () => resolve()));
+          else if (token < 0) return;
+        }
+      } else {
+        // NEXT_SHUTDOWN, or a stale epoch / a runtime gone (negative).
+        return;
+      }
+    }
+  }
+
+  /** Start the task `next` gave; a promise while its module loads. */
+  #start(): Promise<void> | undefined {
+    const handle = this.#info[0];
+    const fnId = this.#info[1];
+    const len = this.#info[2];
+    let args: Uint8Array;
+    if (len <= this.#args.length) {
+      // A copy: V8's deserializer may keep views of its input.
+      args = len === 0 ? this.#args.subarray(0, 0) : this.#args.slice(0, len);
+    } else {
+      args = new Uint8Array(len);
+      const n = lib().avx_task_args(handle, args, len);
+      if (n < 0) {
+        complete(handle, undefined, COMPLETE_THROWN, AvxError.fromStatus(n, "reading task arguments"));
+        return;
+      }
+    }
+    const fn = knownFunction(fnId);
+    if (fn !== undefined) {
+      this.#call(handle, fn, args);
+      return;
+    }
+    return loadFunction(fnId).then(
+      (f) => this.#call(handle, f, args),
+      (e) => complete(handle, undefined, COMPLETE_THROWN, e),
+    );
+  }
+
+  #call(handle: number, fn: TaskFunction, bytes: Uint8Array): void {
+    let args: unknown[];
+    try {
+      args = decodeArgs(bytes);
+    } catch (e) {
+      return complete(handle, undefined, COMPLETE_THROWN, e);
+    }
+    const task = new RunningTask(handle);
+    setRunning(task);
+    let result: unknown;
+    try {
+      result = fn(...args);
+    } catch (e) {
+      setRunning(undefined);
+      return complete(handle, task, COMPLETE_THROWN, e);
+    }
+    setRunning(undefined);
+    if (!isThenable(result)) return complete(handle, task, COMPLETE_OK, result);
+    this.#pending++;
+    Promise.resolve(result).then(
+      (value) => complete(handle, task, COMPLETE_OK, value),
+      (e) => complete(handle, task, COMPLETE_THROWN, e),
+    ).finally(() => this.#pending--);
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as { then?: unknown }).then === "function";
+}
+
+function complete(handle: number, task: RunningTask | undefined, outcome: number, value: unknown): void {
+  task?.end();
+  let bytes: Uint8Array;
+  if (outcome === COMPLETE_OK) {
+    try {
+      bytes = encodeResult(value);
+    } catch (e) {
+      outcome = COMPLETE_THROWN;
+      bytes = encodeError(
+        new AvxError("INVALID_ARGUMENT", `task result cannot be sent back: ${(e as Error).message}`),
+      );
+    }
+  } else {
+    bytes = encodeError(value);
+  }
+  // A negative result means the task had ended already (aborted, or the
+  // runtime finished it): its result is dropped, as documented.
+  lib().avx_task_complete(handle, outcome, bytes, bytes.length);
+}
