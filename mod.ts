@@ -55,6 +55,6 @@ export {
 export { oneshot, type OneshotOptions, OneshotReceiver, OneshotSender } from "./src/chan/oneshot.ts";
 export { liveHandles } from "./src/diagnostics.ts";
 export { Runtime, type RuntimeConfig, type ShutdownOptions } from "./src/rt/runtime.ts";
-export { JoinHandle } from "./src/rt/join.ts";
+export type { JoinHandle } from "./src/rt/join.ts";
 export { currentTask, type TaskContext } from "./src/rt/context.ts";
 export type { RuntimeMetrics, WorkerMetrics } from "./src/rt/metrics.ts";

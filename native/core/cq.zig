@@ -23,10 +23,19 @@ const Waiter = wq.Waiter;
 const Code = @import("code.zig").Code;
 
 pub const max_queues: u32 = 256;
-const chunk_len: u32 = 256;
-const max_chunks: u32 = 256;
-/// At most this many operations may be pending in one isolate.
+const chunk_len: u32 = 1024;
+const max_chunks: u32 = 1024;
+/// A token is `index | generation << index_bits`: a positive i32.
+const index_bits = 20;
+const index_mask: u32 = (1 << index_bits) - 1;
+const max_slot_gen: u16 = (1 << (31 - index_bits)) - 1;
+/// At most this many operations may be pending in one isolate (a runtime's
+/// spawner holds one per task it has not collected).
 pub const max_pending: u32 = chunk_len * max_chunks;
+
+comptime {
+    std.debug.assert(max_pending <= 1 << index_bits);
+}
 
 pub const Callback = *const fn () callconv(.c) void;
 
@@ -92,8 +101,8 @@ pub const Cq = struct {
         const w = cq.free_head.?;
         cq.free_head = w.cq_next;
         const gen = w.slot_gen;
-        const index = w.token & 0xffff;
-        w.* = .{ .cq = cq, .slot_gen = gen, .token = index | (@as(u32, gen) << 16), .in_use = true };
+        const index = w.token & index_mask;
+        w.* = .{ .cq = cq, .slot_gen = gen, .token = index | (@as(u32, gen) << index_bits), .in_use = true };
         cq.live += 1;
         return w;
     }
@@ -118,15 +127,15 @@ pub const Cq = struct {
         std.debug.assert(w.queue.load(.monotonic) == null);
         w.in_use = false;
         // Tokens stay below 2^31 so they fit a positive i32.
-        w.slot_gen = if (w.slot_gen == 0x7fff) 1 else w.slot_gen + 1;
-        w.token &= 0xffff;
+        w.slot_gen = if (w.slot_gen == max_slot_gen) 1 else w.slot_gen + 1;
+        w.token &= index_mask;
         w.cq_next = cq.free_head;
         cq.free_head = w;
         cq.live -= 1;
     }
 
     pub fn lookup(cq: *Cq, token: u32) ?*Waiter {
-        const index = token & 0xffff;
+        const index = token & index_mask;
         const chunk = index / chunk_len;
         if (chunk >= cq.chunk_count) return null;
         const w = &cq.chunks[chunk].?[index % chunk_len];

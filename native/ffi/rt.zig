@@ -229,6 +229,32 @@ export fn avx_task_result(h: f64, out: ?[*]u8, cap: u32) i32 {
     return @intCast(n);
 }
 
+/// Collect an ended task in one call: copy its result (encoded value or
+/// error) into `out`, put the result's length in `avx_last_value`, give
+/// back the caller's reference and return the `Outcome` (>= 1). When the
+/// result does not fit: `buffer_too_small` with the length in
+/// `avx_last_value`, and the reference is kept. `invalid_state` before the
+/// task ended.
+export fn avx_task_finish(h: f64, out: ?[*]u8, cap: u32) i32 {
+    const handle = handles.fromF64(h) orelse return Code.invalid_handle.int();
+    const t = handles.get(Task, handle, .task) catch |err| return abi.fail(err);
+    const dst = abi.bytesMut(out, cap) catch |err| return abi.fail(err);
+    t.joiners.lock.lock();
+    if (t.state != .done) {
+        t.joiners.lock.unlock();
+        return Code.invalid_state.int();
+    }
+    const outcome = t.outcome;
+    const n = t.result.copyTo(dst) catch |err| {
+        t.joiners.lock.unlock();
+        return abi.fail(err);
+    };
+    t.joiners.lock.unlock();
+    code.last_value = n;
+    handles.release(handle) catch |err| return abi.fail(err);
+    return @intFromEnum(outcome);
+}
+
 /// Copy a task's encoded arguments into `out` (for arguments that did not
 /// fit `avx_rt_next`'s buffer).
 export fn avx_task_args(h: f64, out: ?[*]u8, cap: u32) i32 {

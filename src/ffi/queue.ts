@@ -33,6 +33,11 @@ class CompletionQueue {
   readonly #out = new Int32Array(BATCH * 2);
   readonly #bell: Deno.UnsafeCallback<{ parameters: []; result: "void" }>;
   #referenced = false;
+  /**
+   * Armed natively, or a drain is already queued: either way a drain will
+   * run, so adding another wait needs no FFI call to arm.
+   */
+  #armed = false;
 
   constructor() {
     this.#bell = Deno.UnsafeCallback.threadSafe(
@@ -53,7 +58,7 @@ class CompletionQueue {
       this.#bell.ref();
       this.#referenced = true;
     }
-    this.#arm();
+    if (!this.#armed) this.#arm();
   }
 
   /** Stop waiting for `token`; a grant that raced us is undone natively. */
@@ -67,6 +72,7 @@ class CompletionQueue {
 
   /** Run every completion that has arrived. */
   drain(): void {
+    this.#armed = false;
     const l = lib();
     for (;;) {
       const n = l.avx_cq_drain(this.id, this.#out, this.#out.length);
@@ -88,6 +94,7 @@ class CompletionQueue {
   }
 
   #arm(): void {
+    this.#armed = true;
     if (lib().avx_cq_arm(this.id) === 1) queueMicrotask(() => this.drain());
   }
 

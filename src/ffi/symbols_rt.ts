@@ -27,6 +27,7 @@ export const rtSymbols = {
   avx_task_join_async: { parameters: [H, H], result: "i32" },
   avx_task_state: { parameters: [H], result: "i32" },
   avx_task_result: { parameters: [H, "buffer", "u32"], result: "i32" },
+  avx_task_finish: { parameters: [H, "buffer", "u32"], result: "i32" },
   avx_task_args: { parameters: [H, "buffer", "u32"], result: "i32" },
   avx_task_abort: { parameters: [H], result: "i32" },
   avx_task_watch_abort_async: { parameters: [H, H], result: "i32" },

@@ -1,12 +1,19 @@
 /**
  * JoinHandle: the spawner's side of a task.
  *
+ * A JoinHandle is a real `Promise` (so `await`, `Promise.all` and friends
+ * take their fast paths) carrying the task's `id` and an `abort` method.
+ * Spawning registers the spawner as a joiner at once; when the task ends,
+ * the completion arrives through this isolate's completion queue and one
+ * native call collects the outcome and gives the task's reference back.
+ * Nothing is left to a finalizer, and a handle nobody awaits costs nothing
+ * more than the task itself.
+ *
  * @module
  */
 import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
-import { readMessage } from "../ffi/scratch.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, Status } from "../errors.ts";
 import { decodeError, decodeResult } from "./payload.ts";
 
 /** Task outcomes, as numbered by native/rt/task.zig. @internal */
@@ -19,18 +26,10 @@ export const Outcome = {
   cancelled: 5,
 } as const;
 
-// A handle dropped without being awaited or disposed gives its reference
-// back when it is collected.
-const finalizer = new FinalizationRegistry<number>((handle) => {
-  lib().avx_handle_release(handle);
-});
-
-const constructing = Symbol("JoinHandle");
-
 /**
- * A spawned task: await it for its result, or `abort()` it.
+ * A spawned task: a promise of its result, with an id and `abort()`.
  *
- * Awaiting resolves with the task's return value, or rejects with:
+ * It resolves with the task's return value, or rejects with:
  * - {@link TaskError} (code `TASK_FAILED`) when the task threw, carrying
  *   the error's name, message and stack;
  * - `AvxError` `ABORTED` after `abort()`;
@@ -39,216 +38,111 @@ const constructing = Symbol("JoinHandle");
  * - the task's own `AvxError` code when it failed with one (for example
  *   `INVALID_ARGUMENT` for an unknown module or export).
  *
+ * A rejection nobody awaits is not reported as unhandled: dropping a
+ * handle detaches the task, as in Tokio.
+ *
  * @example
  * ```ts
  * import { Runtime } from "@avx/runtime";
  *
  * await using rt = await Runtime.create();
- * const handle = rt.spawn(new URL("./tasks.ts", import.meta.url).href, "fib", 30);
+ * const handle = rt.spawn<number>(new URL("./tasks.ts", import.meta.url).href, "fib", 30);
  * console.log(handle.id, await handle);
  * ```
  */
-export class JoinHandle<T> implements PromiseLike<T>, Disposable {
+export interface JoinHandle<T> extends Promise<T> {
   /** The task's id: unique among the tasks of the process. */
   readonly id: number;
-  #handle: number;
-  #released = false;
-  #promise: Promise<T> | undefined;
-  #token = 0;
-  #abortReason: unknown;
-
-  /** @internal Made by `Runtime.spawn`. */
-  constructor(key: symbol, handle: number) {
-    if (key !== constructing) throw new TypeError("JoinHandle: use Runtime.spawn");
-    this.id = handle;
-    this.#handle = handle;
-    finalizer.register(this, handle, this);
-  }
-
-  /**
-   * Attach callbacks, as with a promise: `await handle` waits for the task.
-   *
-   * @example
-   * ```ts
-   * import { Runtime } from "@avx/runtime";
-   *
-   * await using rt = await Runtime.create();
-   * rt.spawn(new URL("./tasks.ts", import.meta.url).href, "noop").then(() => console.log("done"));
-   * ```
-   */
-  then<R1 = T, R2 = never>(
-    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.#join().then(onfulfilled, onrejected);
-  }
-
-  /**
-   * Attach a rejection handler, as with a promise.
-   *
-   * @example
-   * ```ts
-   * import { Runtime } from "@avx/runtime";
-   *
-   * await using rt = await Runtime.create();
-   * await rt.spawn(new URL("./tasks.ts", import.meta.url).href, "fails").catch((e) => console.log(e.message));
-   * ```
-   */
-  catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
-    return this.#join().catch(onrejected);
-  }
-
-  /**
-   * Run `onfinally` when the task settles, as with a promise.
-   *
-   * @example
-   * ```ts
-   * import { Runtime } from "@avx/runtime";
-   *
-   * await using rt = await Runtime.create();
-   * await rt.spawn(new URL("./tasks.ts", import.meta.url).href, "noop").finally(() => console.log("settled"));
-   * ```
-   */
-  finally(onfinally?: (() => void) | null): Promise<T> {
-    return this.#join().finally(onfinally);
-  }
-
-  /**
-   * Whether the task has ended (returned, thrown, aborted, lost or
-   * cancelled).
-   *
-   * @example
-   * ```ts
-   * import { Runtime } from "@avx/runtime";
-   *
-   * await using rt = await Runtime.create();
-   * const h = rt.spawn(new URL("./tasks.ts", import.meta.url).href, "noop");
-   * await h;
-   * console.log(h.finished); // true
-   * ```
-   */
-  get finished(): boolean {
-    if (this.#released) return true;
-    const s = lib().avx_task_state(this.#handle);
-    return s !== Outcome.pending;
-  }
-
   /**
    * Abort the task. A queued task never runs; a running one sees its
    * `currentTask().signal` abort (JavaScript cannot be interrupted: the
    * task decides when to stop). Either way the handle rejects with
-   * `ABORTED` at once and any later result is dropped. Returns false when
-   * the task had already ended.
-   *
-   * @example
-   * ```ts
-   * import { Runtime } from "@avx/runtime";
-   *
-   * await using rt = await Runtime.create();
-   * const h = rt.spawn(new URL("./tasks.ts", import.meta.url).href, "spin", 10_000);
-   * h.abort("no longer needed");
-   * await h.catch((e) => console.log(e.code)); // "ABORTED"
-   * ```
+   * `ABORTED` and any later result is dropped. Returns false when the task
+   * had already ended.
    */
-  abort(reason?: unknown): boolean {
-    if (this.#released) return false;
-    const r = lib().avx_task_abort(this.#handle);
-    if (r < 0) throw AvxError.fromStatus(r, "JoinHandle.abort");
-    if (r === 1) this.#abortReason = reason;
-    return r === 1;
-  }
-
-  /**
-   * Stop caring about the task: give its reference back. The task still
-   * runs; awaiting the handle afterwards rejects with `CLOSED`.
-   *
-   * @example
-   * ```ts
-   * import { Runtime } from "@avx/runtime";
-   *
-   * await using rt = await Runtime.create();
-   * using _h = rt.spawn(new URL("./tasks.ts", import.meta.url).href, "noop");
-   * ```
-   */
-  [Symbol.dispose](): void {
-    if (this.#released) return;
-    if (this.#token !== 0) {
-      completionQueue().cancel(this.#token);
-      this.#token = 0;
-    }
-    this.#release();
-  }
-
-  #release(): void {
-    this.#released = true;
-    finalizer.unregister(this);
-    lib().avx_handle_release(this.#handle);
-  }
-
-  #join(): Promise<T> {
-    if (this.#promise !== undefined) return this.#promise;
-    if (this.#released) {
-      return this.#promise = Promise.reject(new AvxError("CLOSED", `task ${this.id}: handle was disposed`));
-    }
-    const q = completionQueue();
-    const r = lib().avx_task_join_async(this.#handle, q.id);
-    if (r === 0) {
-      this.#promise = this.#settle();
-    } else if (r < 0) {
-      this.#promise = Promise.reject(AvxError.fromStatus(r, `task ${this.id}`));
-    } else {
-      this.#token = r;
-      this.#promise = new Promise<T>((resolve, reject) => {
-        q.add(r, () => {
-          this.#token = 0;
-          this.#settle().then(resolve, reject);
-        });
-      });
-    }
-    return this.#promise;
-  }
-
-  /** The outcome of the ended task; the reference goes back. */
-  #settle(): Promise<T> {
-    try {
-      return Promise.resolve(this.#take());
-    } catch (e) {
-      return Promise.reject(e);
-    } finally {
-      if (!this.#released) this.#release();
-    }
-  }
-
-  #take(): T {
-    const h = this.#handle;
-    const l = lib();
-    const outcome = l.avx_task_state(h);
-    switch (outcome) {
-      case Outcome.ok:
-        return decodeResult(this.#result()) as T;
-      case Outcome.thrown:
-        throw decodeError(this.#result());
-      case Outcome.aborted:
-        throw new AvxError("ABORTED", `task ${this.id}: aborted`, { cause: this.#abortReason });
-      case Outcome.workerLost:
-        throw new AvxError("WORKER_LOST", `task ${this.id}: the worker isolate running it died`);
-      case Outcome.cancelled:
-        throw new AvxError("CLOSED", `task ${this.id}: the runtime shut down before it ended`);
-      default:
-        throw outcome < 0
-          ? AvxError.fromStatus(outcome, `task ${this.id}`)
-          : new AvxError("INVALID_STATE", `task ${this.id}: unexpected outcome ${outcome}`);
-    }
-  }
-
-  #result(): Uint8Array {
-    const bytes = readMessage((buf, cap) => lib().avx_task_result(this.#handle, buf, cap));
-    if (typeof bytes === "number") throw AvxError.fromStatus(bytes, `task ${this.id}: reading its result`);
-    return bytes;
-  }
+  abort(reason?: unknown): boolean;
 }
 
-/** Make a JoinHandle for a fresh task handle. @internal */
+const abortReasons = new Map<number, unknown>();
+
+function abort(this: JoinHandle<unknown>, reason?: unknown): boolean {
+  // After the handle settled its reference is gone: the lookup fails.
+  const r = lib().avx_task_abort(this.id);
+  if (r !== 1) return false;
+  abortReasons.set(this.id, reason);
+  return true;
+}
+
+function ignore(): void {}
+
+// Results are read into this buffer, then copied out at their size.
+const resultBuffer = new Uint8Array(64 * 1024);
+
+/**
+ * Wrap a fresh task handle (one reference, owned by us): join it now and
+ * return its JoinHandle. @internal
+ */
 export function joinHandle<T>(handle: number): JoinHandle<T> {
-  return new JoinHandle<T>(constructing, handle);
+  const q = completionQueue();
+  const token = lib().avx_task_join_async(handle, q.id);
+  let promise: Promise<T>;
+  if (token > 0) {
+    promise = new Promise<T>((resolve, reject) => {
+      q.add(token, () => {
+        try {
+          resolve(collect<T>(handle));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  } else {
+    try {
+      promise = token === 0 ? Promise.resolve(collect<T>(handle)) : Promise.reject(joinFailed(handle, token));
+    } catch (e) {
+      promise = Promise.reject(e);
+    }
+  }
+  promise.catch(ignore);
+  const h = promise as JoinHandle<T> & { id: number };
+  h.id = handle;
+  h.abort = abort;
+  return h;
+}
+
+function joinFailed(handle: number, status: number): AvxError {
+  lib().avx_handle_release(handle);
+  return AvxError.fromStatus(status, `task ${handle}`);
+}
+
+/** The ended task's outcome, collected in one call that also releases it. */
+function collect<T>(handle: number): T {
+  const l = lib();
+  let buf = resultBuffer;
+  let outcome = l.avx_task_finish(handle, buf, buf.length);
+  if (outcome === Status.BUFFER_TOO_SMALL) {
+    buf = new Uint8Array(l.avx_last_value());
+    outcome = l.avx_task_finish(handle, buf, buf.length);
+  }
+  if (outcome < 0) throw joinFailed(handle, outcome);
+  switch (outcome) {
+    case Outcome.ok: {
+      const len = l.avx_last_value();
+      // A copy: V8's deserializer may keep views of its input.
+      return (len === 0 ? undefined : decodeResult(buf.slice(0, len))) as T;
+    }
+    case Outcome.thrown:
+      throw decodeError(buf.slice(0, l.avx_last_value()));
+    case Outcome.aborted: {
+      const cause = abortReasons.get(handle);
+      abortReasons.delete(handle);
+      throw new AvxError("ABORTED", `task ${handle}: aborted`, { cause });
+    }
+    case Outcome.workerLost:
+      throw new AvxError("WORKER_LOST", `task ${handle}: the worker isolate running it died`);
+    case Outcome.cancelled:
+      throw new AvxError("CLOSED", `task ${handle}: the runtime shut down before it ended`);
+    default:
+      throw new AvxError("INVALID_STATE", `task ${handle}: unexpected outcome ${outcome}`);
+  }
 }
