@@ -3,6 +3,7 @@
 //!   zig build                      ReleaseFast library into zig-out/
 //!   zig build test                 every Zig unit and stress test
 //!   zig build cross                the library for macOS and Windows too
+//!   zig build sched-bench          zig-out/bin/avx-sched-bench (native scheduler benchmark)
 const std = @import("std");
 const builtin = @import("builtin");
 
@@ -40,6 +41,25 @@ pub fn build(b: *std.Build) void {
         const install = b.addInstallArtifact(cross_lib, .{ .dest_dir = .{ .override = .{ .custom = b.fmt("cross/{s}", .{triple}) } } });
         cross_step.dependOn(&install.step);
     }
+
+    addSchedBench(b, target);
+}
+
+/// `zig build sched-bench`: zig-out/bin/avx-sched-bench, the native
+/// scheduler benchmark (always ReleaseFast). A module may not import files
+/// above its root file's directory, and the scheduler imports ../os and
+/// ../core; so the bench's "avx_sched" module roots at a generated file
+/// placed beside a copy of native/.
+fn addSchedBench(b: *std.Build, target: std.Build.ResolvedTarget) void {
+    const step = b.step("sched-bench", "Build zig-out/bin/avx-sched-bench (native scheduler benchmark)");
+    const files = b.addWriteFiles();
+    _ = files.addCopyDirectory(b.path("native"), "native", .{ .include_extensions = &.{".zig"} });
+    const api_root = files.add("avx_sched.zig", "pub const api = @import(\"native/sched/bench_api.zig\");\n");
+    const api = b.createModule(.{ .root_source_file = api_root, .target = target, .optimize = .ReleaseFast, .link_libc = true });
+    const module = rootModule(b, "bench/native/sched_bench.zig", target, .ReleaseFast);
+    module.addImport("avx_sched", api);
+    const exe = b.addExecutable(.{ .name = "avx-sched-bench", .root_module = module });
+    step.dependOn(&b.addInstallArtifact(exe, .{}).step);
 }
 
 fn rootModule(b: *std.Build, path: []const u8, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode) *std.Build.Module {
