@@ -12,7 +12,8 @@ pub const max_name_len: u32 = 4096;
 
 var lock: RawMutex = .{};
 var names: [capacity][]const u8 = undefined;
-var count: u32 = 0;
+/// Written under `lock`, read without it: ids are never removed.
+var count: std.atomic.Value(u32) = .init(0);
 var index: std.StringHashMapUnmanaged(u32) = .empty;
 
 /// The id (>= 1) of `name`, registering it on first use.
@@ -21,29 +22,29 @@ pub fn register(fn_name: []const u8) error{ InvalidArgument, Limit, OutOfMemory 
     lock.lock();
     defer lock.unlock();
     if (index.get(fn_name)) |id| return id;
-    if (count == capacity) return error.Limit;
+    const n = count.load(.monotonic);
+    if (n == capacity) return error.Limit;
     const a = std.heap.c_allocator;
     const owned = try a.dupe(u8, fn_name);
     errdefer a.free(owned);
-    try index.put(a, owned, count + 1);
-    names[count] = owned;
-    count += 1;
-    return count;
+    try index.put(a, owned, n + 1);
+    names[n] = owned;
+    // Publishes the name to `isRegistered` readers.
+    count.store(n + 1, .release);
+    return n + 1;
 }
 
 /// The name of a registered id.
 pub fn name(id: u32) error{InvalidArgument}![]const u8 {
     lock.lock();
     defer lock.unlock();
-    if (id == 0 or id > count) return error.InvalidArgument;
+    if (id == 0 or id > count.load(.monotonic)) return error.InvalidArgument;
     return names[id - 1];
 }
 
-/// Whether `id` names a registered function.
+/// Whether `id` names a registered function (lock-free: spawn checks it).
 pub fn isRegistered(id: u32) bool {
-    lock.lock();
-    defer lock.unlock();
-    return id >= 1 and id <= count;
+    return id >= 1 and id <= count.load(.acquire);
 }
 
 test "registry: same name, same id" {

@@ -23,13 +23,57 @@ export interface WaitOptions {
   timeout?: number;
 }
 
-type Settle = (result: number) => void;
+/** Gets a completion's result (and its token, so one function can serve many). */
+type Settle = (result: number, token: number) => void;
 
 const BATCH = 256;
+/** Tokens are `slot | generation << 20` (native/core/cq.zig). */
+const SLOT_MASK = (1 << 20) - 1;
+
+/**
+ * Waiting operations by token, indexed by the token's slot: a lookup is an
+ * array access (a Map of 100,000 pending tasks cost several hundred ns per
+ * operation). The slot's current token is kept to tell a stale one.
+ */
+class Waiting {
+  #tokens = new Int32Array(1024);
+  #settles: (Settle | undefined)[] = new Array<Settle | undefined>(1024).fill(undefined);
+  size = 0;
+
+  set(token: number, settle: Settle): void {
+    const slot = token & SLOT_MASK;
+    if (slot >= this.#tokens.length) this.#grow(slot);
+    if (this.#tokens[slot] === 0) this.size++;
+    this.#tokens[slot] = token;
+    this.#settles[slot] = settle;
+  }
+
+  /** Remove and return the waiter of `token`, if it is waiting. */
+  take(token: number): Settle | undefined {
+    const slot = token & SLOT_MASK;
+    if (slot >= this.#tokens.length || this.#tokens[slot] !== token) return undefined;
+    const settle = this.#settles[slot];
+    this.#tokens[slot] = 0;
+    this.#settles[slot] = undefined;
+    this.size--;
+    return settle;
+  }
+
+  #grow(slot: number): void {
+    let n = this.#tokens.length;
+    while (n <= slot) n *= 2;
+    const tokens = new Int32Array(n);
+    tokens.set(this.#tokens);
+    this.#tokens = tokens;
+    const settles = new Array<Settle | undefined>(n).fill(undefined);
+    for (let i = 0; i < this.#settles.length; i++) settles[i] = this.#settles[i];
+    this.#settles = settles;
+  }
+}
 
 class CompletionQueue {
   readonly id: number;
-  readonly #waiting = new Map<number, Settle>();
+  readonly #waiting = new Waiting();
   readonly #out = new Int32Array(BATCH * 2);
   readonly #bell: Deno.UnsafeCallback<{ parameters: []; result: "void" }>;
   #referenced = false;
@@ -63,7 +107,7 @@ class CompletionQueue {
 
   /** Stop waiting for `token`; a grant that raced us is undone natively. */
   cancel(token: number): void {
-    if (!this.#waiting.delete(token)) return;
+    if (this.#waiting.take(token) === undefined) return;
     // 1: it had been granted already; draining now undoes the grant (an
     // unlock, permits given back) before this isolate does anything else.
     if (lib().avx_cq_cancel(this.id, token) === 1) this.drain();
@@ -78,10 +122,8 @@ class CompletionQueue {
       const n = l.avx_cq_drain(this.id, this.#out, this.#out.length);
       for (let i = 0; i < n; i++) {
         const token = this.#out[2 * i];
-        const settle = this.#waiting.get(token);
-        if (settle === undefined) continue;
-        this.#waiting.delete(token);
-        settle(this.#out[2 * i + 1]);
+        const settle = this.#waiting.take(token);
+        if (settle !== undefined) settle(this.#out[2 * i + 1], token);
       }
       if (n < BATCH) break;
     }

@@ -78,6 +78,62 @@ function ignore(): void {}
 // Results are read into this buffer, then copied out at their size.
 const resultBuffer = new Uint8Array(64 * 1024);
 
+/** Tokens are `slot | generation << 20` (native/core/cq.zig). */
+const SLOT_MASK = (1 << 20) - 1;
+
+/**
+ * Joins waiting for their completion, by token slot: one shared settle
+ * function instead of a closure per task.
+ */
+const joins = {
+  handles: new Float64Array(1024),
+  promises: new Array<Promise<unknown> | undefined>(1024).fill(undefined),
+  resolves: new Array<((value: unknown) => void) | undefined>(1024).fill(undefined),
+  rejects: new Array<((reason: unknown) => void) | undefined>(1024).fill(undefined),
+};
+
+function growJoins(slot: number): void {
+  let n = joins.handles.length;
+  while (n <= slot) n *= 2;
+  const handles = new Float64Array(n);
+  handles.set(joins.handles);
+  joins.handles = handles;
+  const promises = new Array<Promise<unknown> | undefined>(n).fill(undefined);
+  const resolves = new Array<((value: unknown) => void) | undefined>(n).fill(undefined);
+  const rejects = new Array<((reason: unknown) => void) | undefined>(n).fill(undefined);
+  for (let i = 0; i < joins.resolves.length; i++) {
+    promises[i] = joins.promises[i];
+    resolves[i] = joins.resolves[i];
+    rejects[i] = joins.rejects[i];
+  }
+  joins.promises = promises;
+  joins.resolves = resolves;
+  joins.rejects = rejects;
+}
+
+function settleJoin(_result: number, token: number): void {
+  const slot = token & SLOT_MASK;
+  const handle = joins.handles[slot];
+  const promise = joins.promises[slot]!;
+  const resolve = joins.resolves[slot]!;
+  const reject = joins.rejects[slot]!;
+  joins.promises[slot] = undefined;
+  joins.resolves[slot] = undefined;
+  joins.rejects[slot] = undefined;
+  let value: unknown;
+  try {
+    value = collect(handle);
+  } catch (e) {
+    // Handled from now on: a rejection nobody awaits is not reported
+    // (dropping a handle detaches its task). Callers' own handlers,
+    // attached before or after, still see it.
+    promise.catch(ignore);
+    reject(e);
+    return;
+  }
+  resolve(value);
+}
+
 /**
  * Wrap a fresh task handle (one reference, owned by us): join it now and
  * return its JoinHandle. @internal
@@ -87,23 +143,23 @@ export function joinHandle<T>(handle: number): JoinHandle<T> {
   const token = lib().avx_task_join_async(handle, q.id);
   let promise: Promise<T>;
   if (token > 0) {
-    promise = new Promise<T>((resolve, reject) => {
-      q.add(token, () => {
-        try {
-          resolve(collect<T>(handle));
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
+    const { promise: p, resolve, reject } = Promise.withResolvers<T>();
+    const slot = token & SLOT_MASK;
+    if (slot >= joins.handles.length) growJoins(slot);
+    joins.handles[slot] = handle;
+    joins.promises[slot] = p;
+    joins.resolves[slot] = resolve as (value: unknown) => void;
+    joins.rejects[slot] = reject;
+    q.add(token, settleJoin);
+    promise = p;
   } else {
     try {
       promise = token === 0 ? Promise.resolve(collect<T>(handle)) : Promise.reject(joinFailed(handle, token));
     } catch (e) {
       promise = Promise.reject(e);
     }
+    promise.catch(ignore);
   }
-  promise.catch(ignore);
   const h = promise as JoinHandle<T> & { id: number };
   h.id = handle;
   h.abort = abort;
