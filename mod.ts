@@ -58,3 +58,7 @@ export { Runtime, type RuntimeConfig, type ShutdownOptions } from "./src/rt/runt
 export type { JoinHandle } from "./src/rt/join.ts";
 export { currentTask, type TaskContext } from "./src/rt/context.ts";
 export type { RuntimeMetrics, WorkerMetrics } from "./src/rt/metrics.ts";
+export { MAX_DELAY, now, type TimerMetrics, timerMetrics } from "./src/time/clock.ts";
+export { deadline, sleep, timeout, type TimerOptions } from "./src/time/sleep.ts";
+export { interval, type IntervalOptions } from "./src/time/interval.ts";
+export { after, TimerHandle } from "./src/time/timer.ts";

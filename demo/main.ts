@@ -1,81 +1,54 @@
 /**
- * Demo: count the primes below a limit on every core.
+ * Demo: count the primes below a limit on every core, with live metrics.
  *
- * Workers claim chunks from a shared AtomicCounter (a lock-free work
- * queue), report each chunk's result through one mpsc channel, keep the
- * largest prime gap in an AtomicBox updated by compare-and-swap, and stop
- * when main closes a broadcast channel. Main never blocks: it awaits the
- * channel and prints progress as results arrive.
+ * One task covers the whole range and splits it in two, recursively, until
+ * the pieces are small: every subtask is spawned inside a worker isolate,
+ * lands in that worker's queue, and idle workers steal half of it. Pieces
+ * report progress on an AtomicCounter and their largest prime gap in an
+ * AtomicBox (compare-and-swap). Main prints the scheduler's metrics every
+ * 250 ms from a timer on the native wheel.
  *
  *   deno task demo [limit]
  *
  * @module
  */
-import { AtomicBox, AtomicCounter, broadcast, mpsc } from "../mod.ts";
-
-export interface ChunkResult {
-  worker: number;
-  chunk: number;
-  primes: number;
-  ms: number;
-}
-
-export interface Gap {
-  gap: number;
-  after: number;
-}
+import { AtomicBox, AtomicCounter, interval, Runtime } from "../mod.ts";
+import type { Gap } from "./tasks.ts";
 
 const limit = Number(Deno.args[0] ?? 200_000_000);
-const chunkSize = 1_000_000;
-const chunks = Math.ceil(limit / chunkSize);
-const workers = navigator.hardwareConcurrency;
+const piece = 1_000_000;
+const pieces = Math.ceil(limit / piece);
+const tasks = new URL("./tasks.ts", import.meta.url).href;
 
-const next = new AtomicCounter(0);
-const bestGap = new AtomicBox<Gap>({ gap: 0, after: 0 }, { codec: "json" });
-const [resultsTx, results] = mpsc<ChunkResult>({ codec: "json", capacity: 256 });
-const control = broadcast<string>({ codec: "string" });
+await using rt = await Runtime.create();
+using done = new AtomicCounter(0);
+using best = new AtomicBox<Gap>({ gap: 0, after: 0 }, { codec: "json" });
 
-console.log(`avx demo: primes below ${limit.toLocaleString()} in ${chunks} chunks on ${workers} Worker isolates`);
+console.log(
+  `avx demo: primes below ${limit.toLocaleString()} in ${pieces} pieces on ${rt.workerThreads} worker isolates`,
+);
 const started = performance.now();
-const pool = Array.from({ length: workers }, (_, id) => {
-  const w = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
-  w.postMessage({
-    id,
-    limit,
-    chunkSize,
-    chunks,
-    next: next.handle,
-    bestGap: bestGap.handle,
-    results: resultsTx.handle,
-    control: control.handle,
-  });
-  return w;
-});
-// Each worker says when it has attached; only then may our reference go
-// (a handle whose last reference is released cannot be attached to).
-await Promise.all(pool.map((w) => new Promise((resolve) => (w.onmessage = resolve))));
-resultsTx[Symbol.dispose](); // The workers hold the senders now.
+const root = rt.spawn<number>(tasks, "countPrimes", 0, limit, piece, done.handle, best.handle);
 
-let primes = 0;
-let done = 0;
-const perWorker = new Array<number>(workers).fill(0);
-for await (const r of results) {
-  primes += r.primes;
-  perWorker[r.worker]++;
-  done++;
-  if (done % Math.max(1, Math.floor(chunks / 10)) === 0 || done === chunks) {
-    const pct = Math.round((done / chunks) * 100);
-    const bar = "#".repeat(pct / 5).padEnd(20, ".");
-    console.log(`  [${bar}] ${String(pct).padStart(3)}%  primes so far ${primes.toLocaleString()}`);
-  }
-  if (done === chunks) break;
+const stop = new AbortController();
+root.finally(() => stop.abort()).catch(() => {});
+const line = () => {
+  const m = rt.metrics();
+  const pct = Math.round((done.load() / pieces) * 100);
+  const bar = "#".repeat(Math.floor(pct / 5)).padEnd(20, ".");
+  const ran = m.workers.map((w) => w.polled).join("/");
+  return `  [${bar}] ${String(pct).padStart(3)}%  tasks ${m.tasks.spawned} spawned, ran ${ran} per worker, ` +
+    `stolen ${m.totals.stolen} in ${m.totals.stealBatches} steals, parks ${m.totals.parks}, ` +
+    `timers fired ${m.timers.fired}`;
+};
+try {
+  for await (const _ of interval(250, { signal: stop.signal })) console.log(line());
+} catch (e) {
+  if (!stop.signal.aborted) throw e;
 }
+const primes = await root;
 const elapsed = performance.now() - started;
-control.sendSync("stop");
-control.close();
-const gap = bestGap.load();
+console.log(line());
+const gap = best.load();
 console.log(`primes below ${limit.toLocaleString()}: ${primes.toLocaleString()} in ${elapsed.toFixed(0)} ms`);
-console.log(`largest gap between consecutive primes in a chunk: ${gap.gap} (after ${gap.after.toLocaleString()})`);
-console.log(`chunks per worker: ${perWorker.join(", ")}`);
-for (const w of pool) w.terminate();
-results[Symbol.dispose]();
+console.log(`largest gap between consecutive primes inside a piece: ${gap.gap} (after ${gap.after.toLocaleString()})`);

@@ -41,6 +41,9 @@ pub const Waiter = struct {
     undo: ?*const fn (*Waiter) void = null,
     /// The object `undo` acts on.
     target: ?*anyopaque = null,
+    /// Expiry tick of a timer waiter (native/timer/): the wheel tick at or
+    /// after which it fires. Unused by every other primitive.
+    when: u64 = 0,
     /// Owner-thread bookkeeping for `cq`'s pool.
     abandoned: bool = false,
     slot_gen: u16 = 0,
@@ -122,18 +125,30 @@ pub const Waiter = struct {
 
 pub const WaitQueue = struct {
     lock: RawMutex = .{},
+    /// A lock shared by a group of queues, used instead of `lock` when set:
+    /// the timer wheel guards all its slots with one lock, so that moving a
+    /// waiter between slots and firing many slots is one critical section.
+    /// Primitives that own a single queue leave it null and keep taking
+    /// `lock` directly; generic code (`cancel`, `registerAsync`) goes
+    /// through `mutex()`.
+    shared: ?*RawMutex = null,
     head: ?*Waiter = null,
     tail: ?*Waiter = null,
     len: u32 = 0,
-    /// Runs under `lock` after a waiter was cancelled, so the primitive can
-    /// grant waiters the cancelled one stood in front of.
+    /// Runs under `mutex()` after a waiter was cancelled, so the primitive
+    /// can grant waiters the cancelled one stood in front of.
     on_cancel: ?*const fn (*WaitQueue) void = null,
+
+    /// The lock that guards this queue: `shared` if set, else `lock`.
+    pub fn mutex(q: *WaitQueue) *RawMutex {
+        return q.shared orelse &q.lock;
+    }
 
     pub fn isEmpty(q: *const WaitQueue) bool {
         return q.head == null;
     }
 
-    /// Link `w` at the tail. Caller holds `lock`.
+    /// Link `w` at the tail. Caller holds `mutex()`.
     pub fn pushBack(q: *WaitQueue, w: *Waiter) void {
         std.debug.assert(w.queue.load(.monotonic) == null);
         w.prev = q.tail;
@@ -144,7 +159,7 @@ pub const WaitQueue = struct {
         w.queue.store(q, .release);
     }
 
-    /// Unlink `w`. Caller holds `lock`.
+    /// Unlink `w`. Caller holds `mutex()`.
     pub fn remove(q: *WaitQueue, w: *Waiter) void {
         std.debug.assert(w.queue.load(.monotonic) == q);
         std.debug.assert(q.len > 0);
@@ -156,7 +171,7 @@ pub const WaitQueue = struct {
         w.queue.store(null, .release);
     }
 
-    /// Unlink the head and hand it `result`. Caller holds `lock`.
+    /// Unlink the head and hand it `result`. Caller holds `mutex()`.
     pub fn grantFront(q: *WaitQueue, result: i32) void {
         const w = q.head orelse unreachable; // Callers check isEmpty first.
         q.remove(w);
@@ -216,9 +231,10 @@ pub fn registerAsync(
     // Read before `w` is linked: once it is, a grant may race us.
     const token = w.token;
     std.debug.assert(token > 0 and token <= std.math.maxInt(i32));
-    q.lock.lock();
+    const m = q.mutex();
+    m.lock();
     const acquired = acquireOrEnqueue(owner, w);
-    q.lock.unlock();
+    m.unlock();
     if (acquired) {
         cq.release(w);
         return 0;
@@ -232,11 +248,13 @@ pub fn cancel(w: *Waiter) bool {
     var attempts: u32 = 0;
     while (true) : (attempts += 1) {
         // A waiter moves between queues only when a condvar hands it to its
-        // mutex; that happens a bounded number of times.
+        // mutex or the timer wheel cascades it to a lower level; both
+        // happen a bounded number of times.
         std.debug.assert(attempts < 1_000_000);
         const q = w.queue.load(.acquire) orelse return false;
-        q.lock.lock();
-        defer q.lock.unlock();
+        const m = q.mutex();
+        m.lock();
+        defer m.unlock();
         if (w.queue.load(.monotonic) != q) continue;
         q.remove(w);
         if (q.on_cancel) |f| f(q);
@@ -292,5 +310,31 @@ test "wait_queue: a sleeping thread times out" {
     q.pushBack(&w);
     q.lock.unlock();
     try std.testing.expectEqual(@as(i32, -4), w.sleep(Deadline.fromMs(1), -4));
+    try std.testing.expect(q.isEmpty());
+}
+
+test "wait_queue: queues sharing a lock cancel through it" {
+    var shared: RawMutex = .{};
+    const T = struct {
+        var cancels: u32 = 0;
+        var shared_held: bool = false;
+        var own_free: bool = false;
+        fn onCancel(q: *WaitQueue) void {
+            // Runs under the shared lock, not the queue's own.
+            shared_held = !q.mutex().tryLock();
+            own_free = q.lock.tryLock();
+            if (own_free) q.lock.unlock();
+            cancels += 1;
+        }
+    };
+    var q: WaitQueue = .{ .shared = &shared, .on_cancel = T.onCancel };
+    try std.testing.expect(q.mutex() == &shared);
+    var w = Waiter.initSync(0);
+    shared.lock();
+    q.pushBack(&w);
+    shared.unlock();
+    try std.testing.expect(cancel(&w));
+    try std.testing.expectEqual(@as(u32, 1), T.cancels);
+    try std.testing.expect(T.shared_held and T.own_free);
     try std.testing.expect(q.isEmpty());
 }

@@ -1,2 +1,5 @@
 //! Every file of the timer wheel, for the test root.
-test {}
+test {
+    _ = @import("wheel.zig");
+    _ = @import("driver.zig");
+}

@@ -123,7 +123,14 @@ class CompletionQueue {
       for (let i = 0; i < n; i++) {
         const token = this.#out[2 * i];
         const settle = this.#waiting.take(token);
-        if (settle !== undefined) settle(this.#out[2 * i + 1], token);
+        if (settle === undefined) continue;
+        try {
+          settle(this.#out[2 * i + 1], token);
+        } catch (e) {
+          // The rest of the batch was already taken from the native queue:
+          // one throwing settle must not lose it.
+          reportError(e);
+        }
       }
       if (n < BATCH) break;
     }

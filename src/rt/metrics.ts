@@ -6,7 +6,7 @@
  */
 import { lib } from "../ffi/library.ts";
 import { AvxError } from "../errors.ts";
-import { timerMetrics, type TimerMetrics } from "../time/clock.ts";
+import { type TimerMetrics, timerMetrics } from "../time/clock.ts";
 
 /** Counters of one worker. */
 export interface WorkerMetrics {

@@ -10,7 +10,7 @@ import { completionQueue } from "../ffi/queue.ts";
 import { AvxError } from "../errors.ts";
 import { encodeArgs } from "./payload.ts";
 import { functionId } from "./functions.ts";
-import { joinHandle, type JoinHandle } from "./join.ts";
+import { type JoinHandle, joinHandle } from "./join.ts";
 import { readMetrics, type RuntimeMetrics } from "./metrics.ts";
 import type { WorkerReport, WorkerStart } from "./worker.ts";
 
@@ -64,7 +64,7 @@ class Owner {
   readonly workers: (Worker | undefined)[];
   readonly exited: boolean[];
   readonly exitWaiters: (() => void)[] = [];
-  readonly url = new URL("./worker.ts", import.meta.url);
+  readonly url: URL = new URL("./worker.ts", import.meta.url);
   stopping = false;
 
   constructor(readonly rt: number, readonly count: number) {
@@ -341,7 +341,9 @@ export class Runtime implements AsyncDisposable {
     }
     const timeout = options.timeout ?? 10_000;
     if (typeof timeout !== "number" || !(timeout >= 0)) {
-      return Promise.reject(new AvxError("INVALID_ARGUMENT", `shutdown: timeout must be a number >= 0, got ${timeout}`));
+      return Promise.reject(
+        new AvxError("INVALID_ARGUMENT", `shutdown: timeout must be a number >= 0, got ${timeout}`),
+      );
     }
     return this.#shutdown ??= this.#stop(this.#owner, timeout);
   }
@@ -405,7 +407,10 @@ interface Checked {
 function intIn(value: unknown, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new AvxError("INVALID_ARGUMENT", `Runtime.create: ${name} must be an integer in ${min}..${max}, got ${value}`);
+    throw new AvxError(
+      "INVALID_ARGUMENT",
+      `Runtime.create: ${name} must be an integer in ${min}..${max}, got ${value}`,
+    );
   }
   return value;
 }

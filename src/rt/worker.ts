@@ -146,7 +146,8 @@ class Loop {
           else if (token < 0) return;
         }
       } else {
-        // NEXT_SHUTDOWN, or a stale epoch / a runtime gone (negative).
+        // NEXT_SHUTDOWN, or a negative status: a stale epoch, a runtime gone.
+        if (r !== NEXT_SHUTDOWN && r >= 0) throw new AvxError("INVALID_STATE", `worker loop: unexpected step ${r}`);
         return;
       }
     }
