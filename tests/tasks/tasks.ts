@@ -48,7 +48,10 @@ export function spin(ms: number): string {
 export async function tree(depth: number): Promise<number> {
   if (depth === 0) return 1;
   const rt = Runtime.current()!;
-  const [a, b] = await Promise.all([rt.spawn<number>(self, "tree", depth - 1), rt.spawn<number>(self, "tree", depth - 1)]);
+  const [a, b] = await Promise.all([
+    rt.spawn<number>(self, "tree", depth - 1),
+    rt.spawn<number>(self, "tree", depth - 1),
+  ]);
   return a + b;
 }
 
