@@ -15,7 +15,7 @@
 import { AtomicBox, AtomicCounter, interval, Runtime } from "../mod.ts";
 import type { Gap } from "./tasks.ts";
 
-const limit = Number(Deno.args[0] ?? 200_000_000);
+const limit = Number(Deno.args[0] ?? 1_000_000_000);
 const piece = 1_000_000;
 const pieces = Math.ceil(limit / piece);
 const tasks = new URL("./tasks.ts", import.meta.url).href;
