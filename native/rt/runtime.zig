@@ -55,9 +55,11 @@ const Slot = struct {
     running_len: u32 = 0,
 };
 
+/// Counted by the spawners (`spawned`) and by whoever ends tasks (the
+/// rest): on separate cache lines, so the two sides do not contend.
 pub const Counters = struct {
-    spawned: std.atomic.Value(u64) = .init(0),
-    succeeded: std.atomic.Value(u64) = .init(0),
+    spawned: std.atomic.Value(u64) align(std.atomic.cache_line) = .init(0),
+    succeeded: std.atomic.Value(u64) align(std.atomic.cache_line) = .init(0),
     failed: std.atomic.Value(u64) = .init(0),
     aborted: std.atomic.Value(u64) = .init(0),
     lost: std.atomic.Value(u64) = .init(0),
@@ -75,7 +77,7 @@ pub const Runtime = struct {
     /// True once stopped: every spawn fails.
     stopped: std.atomic.Value(bool) = .init(false),
     /// Tasks spawned and not ended.
-    unfinished: std.atomic.Value(u32) = .init(0),
+    unfinished: std.atomic.Value(u32) align(std.atomic.cache_line) = .init(0),
     /// Granted when `unfinished` reaches 0 after shutdown began.
     idle_waiters: WaitQueue = .{},
     counters: Counters = .{},

@@ -167,25 +167,24 @@ pub const Pool = struct {
     allocated: u32 = 0,
     cached: u32 = 0,
 
+    /// An uninitialized record.
     pub fn get(p: *Pool) error{OutOfMemory}!*Task {
         p.lock.lock();
         if (p.free) |t| {
             p.free = t.run_next;
             p.cached -= 1;
             p.lock.unlock();
-            t.* = .{};
+            // The caller initializes the record.
             return t;
         }
         p.allocated += 1;
         p.lock.unlock();
-        const t = std.heap.c_allocator.create(Task) catch {
+        return std.heap.c_allocator.create(Task) catch {
             p.lock.lock();
             p.allocated -= 1;
             p.lock.unlock();
             return error.OutOfMemory;
         };
-        t.* = .{};
-        return t;
     }
 
     pub fn put(p: *Pool, t: *Task) void {
@@ -249,8 +248,10 @@ test "task: abort watch fires once requested" {
 test "task: pool recycles records" {
     var p: Pool = .{};
     const a = try p.get();
+    a.* = .{};
     p.put(a);
     const b = try p.get();
+    b.* = .{};
     try std.testing.expect(a == b);
     try std.testing.expectEqual(@as(u32, 1), p.allocated);
     p.put(b);

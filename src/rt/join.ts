@@ -111,6 +111,16 @@ function growJoins(slot: number): void {
   joins.rejects = rejects;
 }
 
+const captured = {
+  resolve: ignore as (value: unknown) => void,
+  reject: ignore as (reason: unknown) => void,
+};
+
+function capture(resolve: (value: never) => void, reject: (reason: unknown) => void): void {
+  captured.resolve = resolve as (value: unknown) => void;
+  captured.reject = reject;
+}
+
 function settleJoin(_result: number, token: number): void {
   const slot = token & SLOT_MASK;
   const handle = joins.handles[slot];
@@ -143,13 +153,14 @@ export function joinHandle<T>(handle: number): JoinHandle<T> {
   const token = lib().avx_task_join_async(handle, q.id);
   let promise: Promise<T>;
   if (token > 0) {
-    const { promise: p, resolve, reject } = Promise.withResolvers<T>();
+    // A shared executor: no closure and no withResolvers object per task.
+    const p = new Promise<T>(capture);
     const slot = token & SLOT_MASK;
     if (slot >= joins.handles.length) growJoins(slot);
     joins.handles[slot] = handle;
     joins.promises[slot] = p;
-    joins.resolves[slot] = resolve as (value: unknown) => void;
-    joins.rejects[slot] = reject;
+    joins.resolves[slot] = captured.resolve;
+    joins.rejects[slot] = captured.reject;
     q.add(token, settleJoin);
     promise = p;
   } else {
