@@ -13,7 +13,9 @@
 //!   Tasks are woken again, never re-allocated.
 //!
 //! The clock runs from scheduling the first task (from the main thread) to
-//! the signal. Tasks are allocated before timing. One scheduler and one
+//! the signal. In spawn and chain every task is allocated (malloc) when it
+//! is spawned and freed when it has run, inside the timed path, as
+//! `tokio::spawn` allocates a task cell and frees it on completion. One scheduler and one
 //! set of worker threads per workload, reused across rounds; the upper
 //! median round is reported (as the Tokio peer does), one JSON line per
 //! workload. With AVX_SCHED_BENCH_METRICS set, the scheduler's metrics go
@@ -35,11 +37,10 @@ const Workload = enum { spawn, chain, pingpong };
 const State = struct {
     s: *Scheduler,
     n: u32,
-    tasks: []Task,
     root: Task = .{ .run = spawnRoot },
     ping: Task = .{ .run = pingRun },
     pong: Task = .{ .run = pongRun },
-    /// spawn: tasks still to run.
+    /// spawn: tasks still to run; chain: links still to run.
     remaining: std.atomic.Value(u32) align(std.atomic.cache_line) = .init(0),
     /// pingpong: rounds done; only the ping task touches it, and it never
     /// runs twice at once (the scheduler orders its runs).
@@ -59,17 +60,26 @@ fn schedule(t: *Task) void {
     state.s.schedule(t) catch unreachable; // Shut down only after the last round.
 }
 
-fn spawnRoot(_: *Task) void {
-    for (state.tasks) |*t| schedule(t);
+/// A task allocated now, as a spawn in Tokio allocates its cell.
+fn newTask(run_fn: *const fn (*Task) void) *Task {
+    const t = std.heap.c_allocator.create(Task) catch @panic("out of memory");
+    t.* = .{ .run = run_fn };
+    return t;
 }
 
-fn spawnLeaf(_: *Task) void {
+fn spawnRoot(_: *Task) void {
+    for (0..state.n) |_| schedule(newTask(spawnLeaf));
+}
+
+fn spawnLeaf(t: *Task) void {
+    std.heap.c_allocator.destroy(t);
     if (state.remaining.fetchSub(1, .acq_rel) == 1) signal();
 }
 
 fn chainLink(t: *Task) void {
-    const k = (@intFromPtr(t) - @intFromPtr(state.tasks.ptr)) / @sizeOf(Task);
-    if (k + 1 < state.tasks.len) schedule(&state.tasks[k + 1]) else signal();
+    std.heap.c_allocator.destroy(t);
+    // One link runs at a time: the counter only orders them.
+    if (state.remaining.fetchSub(1, .acq_rel) > 1) schedule(newTask(chainLink)) else signal();
 }
 
 fn pingRun(_: *Task) void {
@@ -90,7 +100,10 @@ fn round(workload: Workload) u64 {
             state.remaining.store(state.n, .monotonic);
             break :blk &state.root;
         },
-        .chain => &state.tasks[0],
+        .chain => blk: {
+            state.remaining.store(state.n, .monotonic);
+            break :blk newTask(chainLink);
+        },
         .pingpong => blk: {
             state.rounds = 0;
             break :blk &state.ping;
@@ -103,14 +116,9 @@ fn round(workload: Workload) u64 {
 }
 
 fn run(allocator: std.mem.Allocator, out: *std.Io.Writer, workload: Workload, n: u32, workers: u32, rounds: u32) !void {
-    const tasks = try allocator.alloc(Task, if (workload == .pingpong) 0 else n);
-    defer allocator.free(tasks);
-    const leaf: *const fn (*Task) void = if (workload == .spawn) spawnLeaf else chainLink;
-    for (tasks) |*t| t.* = .{ .run = leaf };
-
     const s = try Scheduler.create(allocator, .{ .workers = workers });
     defer s.destroy();
-    state = .{ .s = s, .n = n, .tasks = tasks };
+    state = .{ .s = s, .n = n };
     var runner = try Runner.start(s);
     defer runner.stop();
 
@@ -152,7 +160,8 @@ pub fn main() !u8 {
     defer std.process.argsFree(allocator, args);
 
     var stdout_buf: [512]u8 = undefined;
-    var stdout = std.fs.File.stdout().writer(&stdout_buf);
+    // Streaming: appends to whatever stdout is (a file with content included).
+    var stdout = std.fs.File.stdout().writerStreaming(&stdout_buf);
     const out = &stdout.interface;
 
     if (args.len != 5) return fail();
