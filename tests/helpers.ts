@@ -1,9 +1,11 @@
 /**
- * Helpers shared by the Deno tests: spawning Workers and waiting for
- * their messages.
+ * Helpers shared by the Deno tests: spawning Workers, waiting for their
+ * messages, and expecting AvxErrors.
  *
  * @module
  */
+import assert from "node:assert/strict";
+import { AvxError } from "../src/errors.ts";
 
 /** Start a module Worker from tests/workers/. */
 export function spawnWorker(name: string): Worker {
@@ -44,4 +46,21 @@ export async function withWorkers<T>(name: string, n: number, body: (ws: Worker[
 /** Resolve after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Expect `p` to reject with an AvxError of `code`; returns the error. */
+export async function rejectsWith(p: PromiseLike<unknown>, code: string): Promise<AvxError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof AvxError, `expected an AvxError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected a rejection with ${code}`);
+}
+
+/** Expect `f` to throw an AvxError of `code`. */
+export function throwsWith(f: () => unknown, code: string): void {
+  assert.throws(f, (e: unknown) => e instanceof AvxError && e.code === code);
 }

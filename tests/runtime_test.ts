@@ -1,22 +1,8 @@
 import assert from "node:assert/strict";
 import { AtomicCounter, AtomicFlag, AvxError, liveHandles, Runtime, TaskError } from "../mod.ts";
+import { rejectsWith, throwsWith } from "./helpers.ts";
 
 const tasks = new URL("./tasks/tasks.ts", import.meta.url).href;
-
-async function rejectsWith(p: PromiseLike<unknown>, code: string): Promise<AvxError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof AvxError, `expected an AvxError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
-
-function throwsWith(f: () => unknown, code: string): void {
-  assert.throws(f, (e: unknown) => e instanceof AvxError && e.code === code);
-}
 
 Deno.test("runtime: spawn returns results, sync and async, cloned both ways", async () => {
   await using rt = await Runtime.create({ workerThreads: 2 });

@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
-import { AvxError } from "../src/errors.ts";
 import { MAX_DELAY, now, timerMetrics } from "../src/time/clock.ts";
 import { deadline, sleep, timeout } from "../src/time/sleep.ts";
 import { interval } from "../src/time/interval.ts";
 import { after } from "../src/time/timer.ts";
-import { nextMessage, withWorkers } from "./helpers.ts";
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<AvxError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof AvxError, `expected an AvxError, got ${e}`);
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
-
-function throwsWith(f: () => unknown, code: string): void {
-  assert.throws(f, (e: unknown) => e instanceof AvxError && e.code === code);
-}
+import { nextMessage, rejectsWith, throwsWith, withWorkers } from "./helpers.ts";
 
 Deno.test("sleep: resolves after its delay, never early", async () => {
   for (const ms of [1, 2.5, 5, 20]) {

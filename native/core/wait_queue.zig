@@ -171,6 +171,25 @@ pub const WaitQueue = struct {
         w.queue.store(null, .release);
     }
 
+    /// Move pending `w` from `q` to the tail of `to`. Unlike `remove` then
+    /// `pushBack`, `w.queue` never reads null in between: to a concurrent
+    /// `cancel` null means "granted, the completion is on its way", which a
+    /// waiter in transit (to a locked mutex, to a lower timer level) is
+    /// not. Caller holds both queues' mutexes.
+    pub fn moveTo(q: *WaitQueue, to: *WaitQueue, w: *Waiter) void {
+        std.debug.assert(w.queue.load(.monotonic) == q);
+        std.debug.assert(q.len > 0 and q != to);
+        if (w.prev) |p| p.next = w.next else q.head = w.next;
+        if (w.next) |n| n.prev = w.prev else q.tail = w.prev;
+        q.len -= 1;
+        w.prev = to.tail;
+        w.next = null;
+        if (to.tail) |t| t.next = w else to.head = w;
+        to.tail = w;
+        to.len += 1;
+        w.queue.store(to, .release);
+    }
+
     /// Unlink the head and hand it `result`. Caller holds `mutex()`.
     pub fn grantFront(q: *WaitQueue, result: i32) void {
         const w = q.head orelse unreachable; // Callers check isEmpty first.
@@ -198,7 +217,7 @@ pub const WaitQueue = struct {
 /// runs a few instructions and never blocks, because `Cq.cancel` waits for
 /// an unlinked async waiter to be posted. Moving a waiter to another queue
 /// (a condvar notify) must relink it without passing through "unlinked"
-/// (see `moveWaiter` in sync/mutex.zig), or `cancel` would take a pending
+/// (`WaitQueue.moveTo`), or `cancel` would take a pending
 /// waiter for a granted one.
 pub fn publish(w: *Waiter, result: i32) void {
     std.debug.assert(w.queue.load(.monotonic) == null);

@@ -150,7 +150,7 @@ pub const Mutex = struct {
             from.remove(w);
             wait_queue.publish(w, 0);
         } else {
-            moveWaiter(from, &m.queue, w);
+            from.moveTo(&m.queue, w);
         }
     }
 
@@ -205,24 +205,6 @@ pub const Mutex = struct {
         m.unlock() catch {}; // Someone else already unlocked it: nothing to give back.
     }
 };
-
-/// Move pending `w` from `from` to the tail of `to`. Unlike `remove` then
-/// `pushBack`, `w.queue` never reads null in between: to a concurrent
-/// `wait_queue.cancel` null means "granted, the completion is on its way",
-/// which a waiter moving to a locked mutex is not. Caller holds both locks.
-fn moveWaiter(from: *WaitQueue, to: *WaitQueue, w: *Waiter) void {
-    std.debug.assert(w.queue.load(.monotonic) == from);
-    std.debug.assert(from.len > 0 and from != to);
-    if (w.prev) |p| p.next = w.next else from.head = w.next;
-    if (w.next) |n| n.prev = w.prev else from.tail = w.prev;
-    from.len -= 1;
-    w.prev = to.tail;
-    w.next = null;
-    if (to.tail) |t| t.next = w else to.head = w;
-    to.tail = w;
-    to.len += 1;
-    w.queue.store(to, .release);
-}
 
 // ---------------------------------------------------------------- tests
 

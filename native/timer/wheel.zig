@@ -198,7 +198,7 @@ pub const Wheel = struct {
                 assert(level > 0);
                 const at = wheel.position(w.when);
                 assert(at.level < level or level == top);
-                move(q, &wheel.slots[at.level][at.slot], w);
+                q.moveTo(&wheel.slots[at.level][at.slot], w);
                 wheel.occupied[at.level] |= bit(at.slot);
             }
         }
@@ -249,23 +249,6 @@ fn nowSlot(now: u64, level: u32) u6 {
 fn bit(slot: u32) u64 {
     assert(slot < slots_per_level);
     return @as(u64, 1) << @intCast(slot);
-}
-
-/// Relink `w` from `from` to the tail of `to` without passing through
-/// "unlinked": `wait_queue.cancel` reads `w.queue` before it takes the lock
-/// and would take an unlinked waiter for a granted one (see `publish`).
-fn move(from: *WaitQueue, to: *WaitQueue, w: *Waiter) void {
-    assert(w.queue.load(.monotonic) == from);
-    assert(from != to and from.len > 0);
-    if (w.prev) |p| p.next = w.next else from.head = w.next;
-    if (w.next) |n| n.prev = w.prev else from.tail = w.prev;
-    from.len -= 1;
-    w.prev = to.tail;
-    w.next = null;
-    if (to.tail) |t| t.next = w else to.head = w;
-    to.tail = w;
-    to.len += 1;
-    w.queue.store(to, .release);
 }
 
 // ---------------------------------------------------------------- tests
