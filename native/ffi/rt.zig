@@ -184,7 +184,7 @@ export fn avx_rt_finish(h: f64) i32 {
 /// Tasks spawned and not ended.
 export fn avx_rt_unfinished(h: f64) i32 {
     const rt = rtOf(h) catch |err| return abi.fail(err);
-    return @intCast(rt.unfinished.load(.acquire));
+    return @intCast(rt.unfinished());
 }
 
 /// Fill `out` with the runtime's metrics (layout in rt/metrics.zig); the

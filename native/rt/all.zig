@@ -152,6 +152,6 @@ test "runtime: abort and shutdown end queued tasks; spawn after stop fails" {
     try std.testing.expectEqual(task_mod.Outcome.aborted, (try handles.get(Task, a, .task)).outcome);
     try handles.release(a);
     try handles.release(b);
-    try std.testing.expectEqual(@as(u32, 0), rt.unfinished.load(.acquire));
+    try std.testing.expectEqual(@as(u32, 0), rt.unfinished());
     rt.destroy();
 }

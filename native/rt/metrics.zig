@@ -23,7 +23,7 @@ pub fn write(rt: *Runtime, out: []f64) u32 {
         c.aborted.load(.monotonic),
         c.lost.load(.monotonic),
         c.cancelled.load(.monotonic),
-        rt.unfinished.load(.monotonic),
+        rt.unfinished(),
         m.injected,
         c.replaced.load(.monotonic),
     };

@@ -76,9 +76,13 @@ pub const Runtime = struct {
     accepting: std.atomic.Value(bool) = .init(true),
     /// True once stopped: every spawn fails.
     stopped: std.atomic.Value(bool) = .init(false),
-    /// Tasks spawned and not ended.
-    unfinished: std.atomic.Value(u32) align(std.atomic.cache_line) = .init(0),
-    /// Granted when `unfinished` reaches 0 after shutdown began.
+    /// Tasks spawned (counted before they exist, so a failed spawn counts
+    /// as started and ended) and tasks ended: one counter per side, on its
+    /// own cache line, so spawners and finishers do not contend on one
+    /// word. `unfinished()` is their difference.
+    started: std.atomic.Value(u64) align(std.atomic.cache_line) = .init(0),
+    ended: std.atomic.Value(u64) align(std.atomic.cache_line) = .init(0),
+    /// Granted when `unfinished()` reaches 0 after shutdown began.
     idle_waiters: WaitQueue = .{},
     counters: Counters = .{},
     destroyed: bool = false,
@@ -110,23 +114,34 @@ pub const Runtime = struct {
         if (rt.stopped.load(.acquire)) return error.Closed;
         if (!rt.accepting.load(.acquire) and rt.scheduler.currentWorker() == null) return error.Closed;
         if (!registry.isRegistered(fn_id)) return error.InvalidArgument;
-        if (rt.unfinished.fetchAdd(1, .acq_rel) >= max_unfinished) {
+        // Approximate under concurrent spawns, which is all a bound needs.
+        if (rt.unfinished() >= max_unfinished) return error.Limit;
+        _ = rt.started.fetchAdd(1, .seq_cst);
+        // Until the task is registered, a failure ends the attempt here;
+        // after, ending the task does (no errdefer spans both).
+        var payload = Bytes.copy(args) catch |err| {
             rt.taskLeft();
-            return error.Limit;
-        }
-        errdefer rt.taskLeft();
-        var payload = try Bytes.copy(args);
-        errdefer payload.deinit();
-        const t = try task_mod.pool.get();
-        errdefer task_mod.pool.put(t);
+            return err;
+        };
+        const t = task_mod.pool.get() catch |err| {
+            payload.deinit();
+            rt.taskLeft();
+            return err;
+        };
         t.* = .{ .runtime = rt, .fn_id = fn_id, .args = payload };
-        const h = try handles.create(.task, t, destroyTask);
+        const h = handles.create(.task, t, destroyTask) catch |err| {
+            task_mod.pool.put(t); // Frees the arguments too.
+            rt.taskLeft();
+            return err;
+        };
         t.handle = h;
         // The scheduler's reference; the JoinHandle owns the first.
         handles.retain(h, .task) catch unreachable;
         rt.scheduler.schedule(&t.sched) catch {
-            // Stopped between the check and here: end it as cancelled.
+            // Stopped between the check and here: end it as cancelled and
+            // drop both references (nobody will see this handle).
             _ = rt.endTask(t, .cancelled, .{});
+            handles.release(h) catch unreachable;
             handles.release(h) catch unreachable;
             return error.Closed;
         };
@@ -160,15 +175,25 @@ pub const Runtime = struct {
     }
 
     fn taskLeft(rt: *Runtime) void {
-        const before = rt.unfinished.fetchSub(1, .acq_rel);
-        std.debug.assert(before > 0);
-        if (before == 1 and !rt.accepting.load(.acquire)) rt.grantIdle();
+        const ended = rt.ended.fetchAdd(1, .seq_cst) + 1;
+        // Pairs with `close` (seq_cst both sides): either this sees
+        // `accepting` false, or `close` sees this end.
+        if (!rt.accepting.load(.seq_cst) and ended == rt.started.load(.seq_cst)) rt.grantIdle();
+    }
+
+    /// Tasks spawned and not ended. Reads `ended` first: `started` only
+    /// grows, so the difference is never negative.
+    pub fn unfinished(rt: *const Runtime) u32 {
+        const ended = rt.ended.load(.seq_cst);
+        const started = rt.started.load(.seq_cst);
+        std.debug.assert(started >= ended);
+        return @intCast(started - ended);
     }
 
     fn grantIdle(rt: *Runtime) void {
         rt.idle_waiters.lock.lock();
         defer rt.idle_waiters.lock.unlock();
-        if (rt.unfinished.load(.acquire) == 0) rt.idle_waiters.grantAll(0);
+        if (rt.unfinished() == 0) rt.idle_waiters.grantAll(0);
     }
 
     /// Abort `t`: a queued task will not run, a running one has its abort
@@ -342,7 +367,7 @@ pub const Runtime = struct {
 
     /// Shutdown, first phase: refuse spawns from outside the workers.
     pub fn close(rt: *Runtime) void {
-        rt.accepting.store(false, .release);
+        rt.accepting.store(false, .seq_cst);
         rt.grantIdle();
     }
 
@@ -353,7 +378,7 @@ pub const Runtime = struct {
     }
 
     fn idleOrEnqueue(rt: *Runtime, w: *Waiter) bool {
-        if (rt.unfinished.load(.acquire) == 0) return true;
+        if (rt.unfinished() == 0) return true;
         rt.idle_waiters.pushBack(w);
         return false;
     }
