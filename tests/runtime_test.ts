@@ -89,6 +89,15 @@ Deno.test("runtime: a worker that dies is replaced; its task rejects WORKER_LOST
   assert.equal(await rt.spawn(tasks, "add", 2, 2), 4);
 });
 
+Deno.test("runtime: a task closing its worker isolate loses only its own task", async () => {
+  await using rt = await Runtime.create({ workerThreads: 2 });
+  const doomed = rt.spawn(tasks, "closeWorker");
+  await rejectsWith(doomed, "WORKER_LOST");
+  const sums = await Promise.all(Array.from({ length: 50 }, (_, i) => rt.spawn<number>(tasks, "add", i, 1)));
+  assert.deepEqual(sums, Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.equal(rt.metrics().workersReplaced, 1);
+});
+
 Deno.test("runtime: a task that never lets go of its worker cannot starve that worker's timers", async () => {
   await using rt = await Runtime.create({ workerThreads: 1 });
   using stop = new AtomicFlag();

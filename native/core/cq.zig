@@ -47,6 +47,10 @@ pub const Cq = struct {
     /// The doorbell thread sleeps on this word.
     bell: futex.Word = .init(0),
     closing: std.atomic.Value(bool) = .init(false),
+    /// Set by the first `close`: a queue may be closed by its dying
+    /// isolate (its unload handler) and by the runtime declaring that
+    /// isolate lost, at the same time; only one may do the work.
+    close_claimed: std.atomic.Value(bool) = .init(false),
     /// 1 while a doorbell thread runs for this slot: the slot is not
     /// reused before it has exited.
     thread_alive: std.atomic.Value(u32) = .init(0),
@@ -276,6 +280,7 @@ pub fn doorbellAlive(id: u32) i32 {
 /// were never drained, stop its doorbell. Any thread may close a queue
 /// whose isolate is gone; otherwise only the owner calls this.
 pub fn close(cq: *Cq) void {
+    if (cq.close_claimed.swap(true, .acq_rel)) return;
     std.debug.assert(cq.open);
     for (cq.chunks[0..cq.chunk_count]) |chunk| {
         for (chunk.?) |*w| {

@@ -150,6 +150,12 @@ export fn avx_rt_lose(h: f64, w: u32) i32 {
     return abi.status(rt.lose(w));
 }
 
+/// Slot `w`'s isolate leaves on its own: see Runtime.leave.
+export fn avx_rt_leave(h: f64, w: u32, epoch: u32) i32 {
+    const rt = rtOf(h) catch |err| return abi.fail(err);
+    return abi.status(rt.leave(w, epoch));
+}
+
 /// Shutdown, first phase: refuse spawns from outside the runtime.
 export fn avx_rt_close(h: f64) i32 {
     const rt = rtOf(h) catch |err| return abi.fail(err);

@@ -326,6 +326,29 @@ pub const Runtime = struct {
         handles.release(t.handle) catch unreachable;
     }
 
+    /// Slot `w`'s isolate is going away on its own (an uncaught error, its
+    /// `close()`): called on its thread, which gives the slot up. Its
+    /// running tasks end `worker_lost` (`cancelled` once the runtime is
+    /// stopping), its queued tasks move to the injection queue. The
+    /// isolate then closes its completion queue itself, which only its
+    /// own thread can do safely while it is alive.
+    pub fn leave(rt: *Runtime, w: u32, epoch: u32) !void {
+        const slot = try rt.enter(w, epoch);
+        slot.lock.lock();
+        _ = slot.epoch.fetchAdd(1, .seq_cst);
+        slot.lock.unlock();
+        rt.scheduler.unbind();
+        slot.active.store(0, .release);
+        rt.scheduler.evacuate(w);
+        slot.lock.lock();
+        const running = takeRunning(slot);
+        slot.attached = false;
+        slot.queue_id = 0;
+        slot.lock.unlock();
+        rt.endAll(running, if (rt.stopped.load(.acquire)) .cancelled else .worker_lost);
+        _ = rt.counters.replaced.fetchAdd(1, .monotonic);
+    }
+
     /// Slot `w`'s isolate died. Ends the tasks it was running as
     /// `worker_lost` (`cancelled` once the runtime is stopping: the owner
     /// terminated it), moves its queued tasks to the injection queue,

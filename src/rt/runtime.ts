@@ -83,6 +83,7 @@ class Owner {
         if (report.type === "ready") resolve();
         else if (report.type === "failed") reject(new AvxError("INVALID_STATE", `worker ${i}: ${report.message}`));
         else if (report.type === "exited") this.#exited(i, w);
+        else if (report.type === "left") this.#left(i, w);
       };
       w.onerror = (e) => {
         // An uncaught error ends the worker; without preventDefault it
@@ -101,6 +102,21 @@ class Owner {
     this.exited[i] = true;
     w.terminate();
     for (const wake of this.exitWaiters.splice(0)) wake();
+  }
+
+  /**
+   * Worker `i` gave its slot up on its own (see worker.ts): it is safe to
+   * terminate; a replacement starts.
+   */
+  #left(i: number, w: Worker): void {
+    if (this.workers[i] !== w) return;
+    w.terminate();
+    if (this.stopping) {
+      this.exited[i] = true;
+      for (const wake of this.exitWaiters.splice(0)) wake();
+      return;
+    }
+    this.start(i).catch(() => {});
   }
 
   /** Worker `i` died: its running tasks end WORKER_LOST, a replacement starts. */

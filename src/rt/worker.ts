@@ -31,7 +31,11 @@ export interface WorkerStart {
 }
 
 /** What a worker posts back. @internal */
-export type WorkerReport = { type: "ready" } | { type: "failed"; message: string } | { type: "exited" };
+export type WorkerReport =
+  | { type: "ready" }
+  | { type: "failed"; message: string }
+  | { type: "exited" }
+  | { type: "left"; reason: string };
 
 const NEXT_IDLE = 0;
 const NEXT_TASK = 1;
@@ -51,12 +55,37 @@ const scope = globalThis as unknown as Scope;
 
 scope.onmessage = (e) => {
   scope.onmessage = null;
-  main(e.data).catch((err) => {
-    // The loop itself failed: an uncaught error, which the owner sees as
-    // this worker dying (its tasks end WORKER_LOST, a replacement starts).
-    throw err;
-  });
+  main(e.data).catch((err) => leave(`the worker loop failed: ${err}`));
 };
+
+// An isolate must never die with its doorbell thread inside a call into it
+// (the process would crash): this worker leaves on its own instead. An
+// uncaught error, an unhandled rejection or a task calling `close()` makes
+// it give its slot up (its running tasks end WORKER_LOST, its queue moves
+// to the other workers), close its completion queue, wait for the doorbell
+// thread to end, tell the owner (which starts a replacement) and only then
+// close for real.
+let leaving: string | undefined;
+let wakeLoop: (() => void) | undefined;
+const realClose = scope.close.bind(scope);
+
+function leave(reason: string): void {
+  if (leaving !== undefined) return;
+  leaving = reason;
+  wakeLoop?.();
+}
+
+globalThis.addEventListener("error", (e) => {
+  e.preventDefault();
+  console.error(`avx worker ${(globalThis as { name?: string }).name}: uncaught error:`, e.error ?? e.message);
+  leave(`uncaught error: ${e.message}`);
+});
+globalThis.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  console.error(`avx worker ${(globalThis as { name?: string }).name}: unhandled rejection:`, e.reason);
+  leave(`unhandled rejection: ${e.reason}`);
+});
+scope.close = () => leave("close() was called");
 
 // A macrotask without setTimeout's clamping of nested timers.
 const channel = new MessageChannel();
@@ -87,7 +116,8 @@ async function main(start: WorkerStart): Promise<void> {
   enterWorker(runtime, start.workers);
   scope.postMessage({ type: "ready" });
   await new Loop(runtime, index, epoch).run();
-  l.avx_rt_detach(runtime, index, epoch);
+  if (leaving === undefined) l.avx_rt_detach(runtime, index, epoch);
+  else l.avx_rt_leave(runtime, index, epoch);
   l.avx_handle_release(runtime);
   // Closing the queue cancels what is still pending here and ends its
   // doorbell thread (the isolate is about to go).
@@ -97,8 +127,8 @@ async function main(start: WorkerStart): Promise<void> {
   // the owner terminates a worker that does not leave in time).
   for (let turns = 0; turns < 1000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
   channel.port1.close();
-  scope.postMessage({ type: "exited" });
-  scope.close();
+  scope.postMessage(leaving === undefined ? { type: "exited" } : { type: "left", reason: leaving });
+  realClose();
 }
 
 class Loop {
@@ -121,6 +151,7 @@ class Loop {
     const q = completionQueue();
     let parkedIdle = false;
     for (;;) {
+      if (leaving !== undefined) return;
       const r = l.avx_rt_next(this.#rt, this.#index, this.#epoch, this.#info, this.#args, this.#args.length);
       if (r === NEXT_TASK) {
         parkedIdle = false;
@@ -142,8 +173,13 @@ class Loop {
           parkedIdle = true;
         } else {
           const token = l.avx_rt_park_async(this.#rt, this.#index, this.#epoch, q.id);
-          if (token > 0) await new Promise<void>((resolve) => q.add(token, () => resolve()));
-          else if (token < 0) return;
+          if (token > 0) {
+            await new Promise<void>((resolve) => {
+              wakeLoop = resolve;
+              q.add(token, () => resolve());
+            });
+            wakeLoop = undefined;
+          } else if (token < 0) return;
         }
       } else {
         // NEXT_SHUTDOWN, or a negative status: a stale epoch, a runtime gone.

@@ -84,6 +84,12 @@ export function crash(): Promise<never> {
   return new Promise(() => {});
 }
 
+/** Closes its worker isolate (`self.close()`); never settles. */
+export function closeWorker(): Promise<never> {
+  (globalThis as unknown as { close(): void }).close();
+  return new Promise(() => {});
+}
+
 /** Sets `flag` after `ms` milliseconds of a Deno timer. */
 export async function setAfter(flag: number, ms: number): Promise<void> {
   const f = AtomicFlag.from(flag);
