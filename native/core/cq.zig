@@ -56,6 +56,12 @@ pub const Cq = struct {
     thread_alive: std.atomic.Value(u32) = .init(0),
     callback: ?Callback = null,
     rings: std.atomic.Value(u64) = .init(0),
+    /// 1 while the doorbell thread is inside the callback: the isolate
+    /// must not be terminated then (Deno would run the call into a dead
+    /// isolate and crash the process).
+    in_call: std.atomic.Value(u32) = .init(0),
+    /// Set by `quiesce`: the doorbell makes no more calls.
+    muted: std.atomic.Value(u32) = .init(0),
 
     // Everything below belongs to the owner isolate's thread.
     gen: u16 = 1,
@@ -225,7 +231,11 @@ pub const Cq = struct {
             cq.bell.store(0, .release);
             cq.rings.store(cq.rings.load(.monotonic) + 1, .monotonic);
             // Blocks until the isolate's event loop has run the callback.
-            cq.callback.?();
+            // Pairs with `quiesce` (seq_cst both sides): either it sees
+            // this call, or this sees the mute and makes none.
+            cq.in_call.store(1, .seq_cst);
+            if (cq.muted.load(.seq_cst) == 0) cq.callback.?();
+            cq.in_call.store(0, .seq_cst);
         }
     }
 };
@@ -274,6 +284,16 @@ pub fn get(id: f64) ?*Cq {
 /// the slot's generation now), else 0.
 pub fn doorbellAlive(id: u32) i32 {
     return @intCast(table[id & 0xff].thread_alive.load(.acquire));
+}
+
+/// Stop the doorbell of the slot of queue `id` from calling into its
+/// isolate, before that isolate is terminated. Returns 1 when a call is in
+/// progress (terminating now would crash the process), else 0: no call
+/// will be made any more.
+pub fn quiesce(id: u32) i32 {
+    const cq = &table[id & 0xff];
+    cq.muted.store(1, .seq_cst);
+    return @intCast(cq.in_call.load(.seq_cst));
 }
 
 /// Close a queue: cancel its pending operations, undo granted ones that

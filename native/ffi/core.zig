@@ -107,3 +107,11 @@ export fn avx_cq_doorbell_alive(id: f64) i32 {
     if (!(id >= 1 and id <= std.math.maxInt(i32)) or @floor(id) != id) return abi.Code.invalid_argument.int();
     return cq_mod.doorbellAlive(@intFromFloat(id));
 }
+
+/// Before terminating the isolate of queue `id` from outside: stop its
+/// doorbell from calling into it. 1: a call is in progress (terminating it
+/// now would crash the process); 0: safe.
+export fn avx_cq_quiesce(id: f64) i32 {
+    if (!(id >= 1 and id <= std.math.maxInt(i32)) or @floor(id) != id) return abi.Code.invalid_argument.int();
+    return cq_mod.quiesce(@intFromFloat(id));
+}

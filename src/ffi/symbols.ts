@@ -31,6 +31,7 @@ export const symbols = {
   avx_cq_cancel: { parameters: [H, "u32"], result: "i32" },
   avx_cq_pending: { parameters: [H], result: "i32" },
   avx_cq_doorbell_alive: { parameters: [H], result: "i32" },
+  avx_cq_quiesce: { parameters: [H], result: "i32" },
 
   avx_mutex_new: { parameters: [], result: "f64" },
   avx_mutex_try_lock: { parameters: [H], result: "i32" },

@@ -63,6 +63,8 @@ const token = Symbol("Runtime");
 class Owner {
   readonly workers: (Worker | undefined)[];
   readonly exited: boolean[];
+  /** Each worker's completion queue id, from its "ready" report. */
+  readonly queues: number[];
   readonly exitWaiters: (() => void)[] = [];
   readonly url: URL = new URL("./worker.ts", import.meta.url);
   stopping = false;
@@ -70,6 +72,7 @@ class Owner {
   constructor(readonly rt: number, readonly count: number) {
     this.workers = new Array(count).fill(undefined);
     this.exited = new Array(count).fill(false);
+    this.queues = new Array(count).fill(0);
   }
 
   /** Start worker `i`; resolves when it has attached. */
@@ -80,7 +83,10 @@ class Owner {
     return new Promise<void>((resolve, reject) => {
       w.onmessage = (e: MessageEvent<WorkerReport>) => {
         const report = e.data;
-        if (report.type === "ready") resolve();
+        if (report.type === "ready") {
+          this.queues[i] = report.queue;
+          resolve();
+        }
         else if (report.type === "failed") reject(new AvxError("INVALID_STATE", `worker ${i}: ${report.message}`));
         else if (report.type === "exited") this.#exited(i, w);
         else if (report.type === "left") this.#left(i, w);
@@ -122,6 +128,7 @@ class Owner {
   /** Worker `i` died: its running tasks end WORKER_LOST, a replacement starts. */
   #lost(i: number, w: Worker): void {
     if (this.workers[i] !== w) return;
+    if (this.queues[i] > 0) lib().avx_cq_quiesce(this.queues[i]);
     w.terminate();
     // INVALID_STATE: it died before attaching, or left already.
     lib().avx_rt_lose(this.rt, i);
@@ -148,13 +155,27 @@ class Owner {
     }
   }
 
-  /** Terminate whatever is still running; declare it lost natively. */
+  /**
+   * Terminate whatever is still running and declare it lost natively. A
+   * worker stuck in a task that never returns to its event loop, while its
+   * doorbell thread waits on a call into it, cannot be terminated without
+   * crashing the process: it is left running (and said so).
+   */
   terminateAll(): void {
+    const l = lib();
     for (let i = 0; i < this.count; i++) {
       const w = this.workers[i];
       if (w === undefined) continue;
-      w.terminate();
-      if (!this.exited[i]) lib().avx_rt_lose(this.rt, i);
+      if (this.exited[i]) {
+        w.terminate();
+        continue;
+      }
+      if (this.queues[i] > 0 && l.avx_cq_quiesce(this.queues[i]) === 1) {
+        console.warn(`avx: worker ${i} is stuck in a task that never yields; it cannot be stopped safely`);
+      } else {
+        w.terminate();
+      }
+      l.avx_rt_lose(this.rt, i);
       this.exited[i] = true;
     }
   }

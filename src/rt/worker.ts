@@ -32,7 +32,7 @@ export interface WorkerStart {
 
 /** What a worker posts back. @internal */
 export type WorkerReport =
-  | { type: "ready" }
+  | { type: "ready"; queue: number }
   | { type: "failed"; message: string }
   | { type: "exited" }
   | { type: "left"; reason: string };
@@ -114,7 +114,7 @@ async function main(start: WorkerStart): Promise<void> {
     return;
   }
   enterWorker(runtime, start.workers);
-  scope.postMessage({ type: "ready" });
+  scope.postMessage({ type: "ready", queue: q.id });
   await new Loop(runtime, index, epoch).run();
   if (leaving === undefined) l.avx_rt_detach(runtime, index, epoch);
   else l.avx_rt_leave(runtime, index, epoch);
