@@ -292,6 +292,9 @@ pub fn doorbellAlive(id: u32) i32 {
 /// will be made any more.
 pub fn quiesce(id: u32) i32 {
     const cq = &table[id & 0xff];
+    // Only the queue named: its slot may have been closed and reopened by
+    // another isolate since.
+    if (!cq.open or cq.gen != (id >> 8)) return 0;
     cq.muted.store(1, .seq_cst);
     return @intCast(cq.in_call.load(.seq_cst));
 }

@@ -144,10 +144,12 @@ export fn avx_rt_park_async(h: f64, w: u32, epoch: u32, q: f64) i32 {
     return @intCast(token);
 }
 
-/// Slot `w`'s isolate died: see Runtime.lose.
-export fn avx_rt_lose(h: f64, w: u32) i32 {
+/// Slot `w`'s isolate died (`close_queue` 1: close its completion queue
+/// too) or is stuck and given up (0: it keeps its queue): see
+/// Runtime.lose.
+export fn avx_rt_lose(h: f64, w: u32, close_queue: u32) i32 {
     const rt = rtOf(h) catch |err| return abi.fail(err);
-    return abi.status(rt.lose(w));
+    return abi.status(rt.lose(w, close_queue != 0));
 }
 
 /// Slot `w`'s isolate leaves on its own: see Runtime.leave.
@@ -272,7 +274,12 @@ export fn avx_task_args(h: f64, out: ?[*]u8, cap: u32) i32 {
 
 /// Abort a task: 1 if this ended it, 0 if it had already ended.
 export fn avx_task_abort(h: f64) i32 {
-    const t = taskOf(h) catch |err| return abi.fail(err);
+    // A reference for the duration: the caller's may be gone (a settled
+    // handle), and the record must not be recycled under us.
+    const handle = handles.fromF64(h) orelse return Code.invalid_handle.int();
+    handles.retain(handle, .task) catch |err| return abi.fail(err);
+    defer handles.release(handle) catch unreachable;
+    const t = handles.get(Task, handle, .task) catch unreachable;
     return if (Runtime.abort(t)) 1 else 0;
 }
 
@@ -292,7 +299,12 @@ const complete_thrown: i32 = 2;
 /// The worker finished a task: `outcome` 1 (returned) or 2 (threw), with
 /// the encoded value or error.
 export fn avx_task_complete(h: f64, outcome: i32, ptr: ?[*]const u8, len: u32) i32 {
-    const t = taskOf(h) catch |err| return abi.fail(err);
+    // A reference for the duration, as in avx_task_abort: a stale worker's
+    // late call must not act on a recycled record.
+    const handle = handles.fromF64(h) orelse return Code.invalid_handle.int();
+    handles.retain(handle, .task) catch |err| return abi.fail(err);
+    defer handles.release(handle) catch unreachable;
+    const t = handles.get(Task, handle, .task) catch unreachable;
     const bytes = abi.bytes(ptr, len) catch |err| return abi.fail(err);
     const o: task_mod.Outcome = switch (outcome) {
         complete_ok => .ok,

@@ -117,7 +117,7 @@ test "runtime: a lost worker's running task ends worker_lost, its queue still ru
     var th = try std.Thread.spawn(.{}, FakeWorker.run, .{&fw});
     th.join();
     try std.testing.expect(fw.died.load(.acquire));
-    try rt.lose(0);
+    try rt.lose(0, true);
     // The first task was running on the dead worker.
     const first = try handles.get(Task, hs[0], .task);
     try std.testing.expect(first.isDone());
@@ -154,4 +154,64 @@ test "runtime: abort and shutdown end queued tasks; spawn after stop fails" {
     try handles.release(b);
     try std.testing.expectEqual(@as(u32, 0), rt.unfinished());
     rt.destroy();
+}
+
+/// A worker thread holding many running tasks, completing them once told
+/// to, while the owner declares it lost: `complete` and `lose` race over
+/// the running list.
+const RacingWorker = struct {
+    const n = 64;
+    rt: *Runtime,
+    tasks: [n]*Task = undefined,
+    ready: std.atomic.Value(u32) = .init(0),
+    go: std.atomic.Value(u32) = .init(0),
+
+    fn run(rw: *RacingWorker, queue_id: f64) void {
+        const epoch = rw.rt.attach(0, queue_id) catch unreachable;
+        var i: usize = 0;
+        var steps: u64 = 0;
+        while (i < n) : (steps += 1) {
+            std.debug.assert(steps < 100_000_000);
+            switch (rw.rt.next(0, epoch) catch unreachable) {
+                .task => |t| {
+                    rw.tasks[i] = t;
+                    i += 1;
+                },
+                else => {},
+            }
+        }
+        rw.ready.store(1, .release);
+        while (rw.go.load(.acquire) == 0) std.atomic.spinLoopHint();
+        for (rw.tasks) |t| rw.rt.complete(t, .ok, "x") catch {};
+    }
+};
+
+test "runtime: a late complete racing lose neither corrupts the running list nor frees a held task" {
+    const fn_id = try registry.register("test://rt#race");
+    for (0..300) |round| {
+        const rt = try Runtime.create(.{ .workers = 1 });
+        var hs: [RacingWorker.n]handles.Handle = undefined;
+        for (&hs) |*h| h.* = try rt.spawn(fn_id, "a");
+        var rw: RacingWorker = .{ .rt = rt };
+        const id = cq_mod.open(null);
+        const th = try std.Thread.spawn(.{}, RacingWorker.run, .{ &rw, @as(f64, @floatFromInt(id)) });
+        while (rw.ready.load(.acquire) == 0) std.atomic.spinLoopHint();
+        rw.go.store(1, .release);
+        try rt.lose(0, true);
+        th.join();
+        for (hs) |h| {
+            // Our reference still holds every task, whoever ended it.
+            const t = handles.get(Task, h, .task) catch |err| {
+                std.debug.print("failing round: {d}\n", .{round});
+                return err;
+            };
+            try std.testing.expect(t.isDone());
+            try handles.release(h);
+        }
+        try std.testing.expectEqual(@as(u32, 0), rt.slots[0].running_len);
+        try std.testing.expectEqual(@as(u32, 0), rt.unfinished());
+        rt.stop();
+        rt.finish();
+        rt.destroy();
+    }
 }

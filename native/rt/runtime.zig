@@ -215,10 +215,11 @@ pub const Runtime = struct {
     /// queue is `queue_id`. Returns the epoch its calls must carry.
     pub fn attach(rt: *Runtime, w: u32, queue_id: f64) !u32 {
         if (w >= rt.workers) return error.InvalidArgument;
-        if (rt.stopped.load(.acquire)) return error.Closed;
         const slot = &rt.slots[w];
         slot.lock.lock();
         defer slot.lock.unlock();
+        // Under the lock: `finish` takes every slot's lock after `stop`.
+        if (rt.stopped.load(.acquire)) return error.Closed;
         if (slot.attached) return error.InvalidState;
         slot.attached = true;
         slot.queue_id = queue_id;
@@ -311,7 +312,7 @@ pub const Runtime = struct {
         if (state == .queued) return error.InvalidState;
         const slot = &rt.slots[w];
         slot.lock.lock();
-        const mine = t.run_prev != null or slot.running == t;
+        const mine = t.listed;
         if (mine) removeRunning(slot, t);
         slot.lock.unlock();
         // Not in the list: `lose` or `finish` ended it and took the
@@ -334,11 +335,12 @@ pub const Runtime = struct {
     /// own thread can do safely while it is alive.
     pub fn leave(rt: *Runtime, w: u32, epoch: u32) !void {
         const slot = try rt.enter(w, epoch);
+        // Active until the slot is given up: a concurrent `lose` waits.
+        defer slot.active.store(0, .release);
         slot.lock.lock();
         _ = slot.epoch.fetchAdd(1, .seq_cst);
         slot.lock.unlock();
         rt.scheduler.unbind();
-        slot.active.store(0, .release);
         rt.scheduler.evacuate(w);
         slot.lock.lock();
         const running = takeRunning(slot);
@@ -352,8 +354,10 @@ pub const Runtime = struct {
     /// Slot `w`'s isolate died. Ends the tasks it was running as
     /// `worker_lost` (`cancelled` once the runtime is stopping: the owner
     /// terminated it), moves its queued tasks to the injection queue,
-    /// closes its completion queue and frees the slot for a replacement.
-    pub fn lose(rt: *Runtime, w: u32) !void {
+    /// closes its completion queue (unless `close_queue` is false: the
+    /// isolate is still alive, stuck, and only it may touch its queue) and
+    /// frees the slot for a replacement.
+    pub fn lose(rt: *Runtime, w: u32, close_queue: bool) !void {
         if (w >= rt.workers) return error.InvalidArgument;
         const slot = &rt.slots[w];
         slot.lock.lock();
@@ -364,10 +368,17 @@ pub const Runtime = struct {
         _ = slot.epoch.fetchAdd(1, .seq_cst);
         slot.lock.unlock();
         waitInactive(slot);
+        slot.lock.lock();
+        if (!slot.attached) {
+            // It left on its own meanwhile (`leave`): nothing more to do.
+            slot.lock.unlock();
+            return;
+        }
+        slot.lock.unlock();
         rt.scheduler.evacuate(w);
         slot.lock.lock();
         const running = takeRunning(slot);
-        const queue_id = slot.queue_id;
+        const queue_id = if (close_queue) slot.queue_id else 0;
         slot.attached = false;
         slot.queue_id = 0;
         slot.lock.unlock();
@@ -461,7 +472,8 @@ pub const Runtime = struct {
 };
 
 fn pushRunning(slot: *Slot, t: *Task) void {
-    std.debug.assert(t.run_prev == null and t.run_next == null);
+    std.debug.assert(t.run_prev == null and t.run_next == null and !t.listed);
+    t.listed = true;
     t.run_next = slot.running;
     if (slot.running) |head| head.run_prev = t;
     slot.running = t;
@@ -469,7 +481,8 @@ fn pushRunning(slot: *Slot, t: *Task) void {
 }
 
 fn removeRunning(slot: *Slot, t: *Task) void {
-    std.debug.assert(slot.running_len > 0);
+    std.debug.assert(slot.running_len > 0 and t.listed);
+    t.listed = false;
     if (t.run_prev) |p| p.run_next = t.run_next else slot.running = t.run_next;
     if (t.run_next) |n| n.run_prev = t.run_prev;
     t.run_prev = null;
@@ -477,8 +490,18 @@ fn removeRunning(slot: *Slot, t: *Task) void {
     slot.running_len -= 1;
 }
 
+/// Take the whole list (caller holds the slot's lock): its tasks are no
+/// longer `listed`, so a concurrent `complete` leaves them to the caller.
 fn takeRunning(slot: *Slot) ?*Task {
     const list = slot.running;
+    var node = list;
+    var n: u32 = 0;
+    while (node) |t| : (node = t.run_next) {
+        std.debug.assert(t.listed);
+        t.listed = false;
+        n += 1;
+    }
+    std.debug.assert(n == slot.running_len);
     slot.running = null;
     slot.running_len = 0;
     return list;

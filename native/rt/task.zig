@@ -67,6 +67,10 @@ pub const Task = struct {
     /// Links in the running worker's list (runtime.zig, under its lock).
     run_prev: ?*Task = null,
     run_next: ?*Task = null,
+    /// In a running list (under the slot's lock). Cleared when the list is
+    /// taken whole (`lose`, `leave`, `finish`): from then on the links
+    /// belong to whoever took it, and a late `complete` keeps off them.
+    listed: bool = false,
 
     pub fn fromSched(t: *SchedTask) *Task {
         return @fieldParentPtr("sched", t);

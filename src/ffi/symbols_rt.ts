@@ -17,7 +17,7 @@ export const rtSymbols = {
   avx_rt_next: { parameters: [H, "u32", "u32", "buffer", "buffer", "u32"], result: "i32" },
   avx_rt_park: { parameters: [H, "u32", "u32", "f64"], result: "i32" },
   avx_rt_park_async: { parameters: [H, "u32", "u32", H], result: "i32" },
-  avx_rt_lose: { parameters: [H, "u32"], result: "i32" },
+  avx_rt_lose: { parameters: [H, "u32", "u32"], result: "i32" },
   avx_rt_leave: { parameters: [H, "u32", "u32"], result: "i32" },
   avx_rt_close: { parameters: [H], result: "i32" },
   avx_rt_idle_async: { parameters: [H, H], result: "i32" },

@@ -213,3 +213,18 @@ function collect<T>(handle: number): T {
       throw new AvxError("INVALID_STATE", `task ${handle}: unexpected outcome ${outcome}`);
   }
 }
+
+/**
+ * This isolate is going away: give back the references of the tasks it
+ * spawned and never collected (their handles will never settle). @internal
+ */
+export function releasePendingJoins(): void {
+  const l = lib();
+  for (let slot = 0; slot < joins.resolves.length; slot++) {
+    if (joins.resolves[slot] === undefined) continue;
+    l.avx_handle_release(joins.handles[slot]);
+    joins.promises[slot] = undefined;
+    joins.resolves[slot] = undefined;
+    joins.rejects[slot] = undefined;
+  }
+}

@@ -80,14 +80,14 @@ class Owner {
     const w = new Worker(this.url, { type: "module", name: `avx-worker-${i}` });
     this.workers[i] = w;
     this.exited[i] = false;
+    this.queues[i] = 0;
     return new Promise<void>((resolve, reject) => {
       w.onmessage = (e: MessageEvent<WorkerReport>) => {
         const report = e.data;
         if (report.type === "ready") {
           this.queues[i] = report.queue;
           resolve();
-        }
-        else if (report.type === "failed") reject(new AvxError("INVALID_STATE", `worker ${i}: ${report.message}`));
+        } else if (report.type === "failed") reject(new AvxError("INVALID_STATE", `worker ${i}: ${report.message}`));
         else if (report.type === "exited") this.#exited(i, w);
         else if (report.type === "left") this.#left(i, w);
       };
@@ -128,10 +128,11 @@ class Owner {
   /** Worker `i` died: its running tasks end WORKER_LOST, a replacement starts. */
   #lost(i: number, w: Worker): void {
     if (this.workers[i] !== w) return;
-    if (this.queues[i] > 0) lib().avx_cq_quiesce(this.queues[i]);
-    w.terminate();
+    const busy = this.queues[i] > 0 && lib().avx_cq_quiesce(this.queues[i]) === 1;
+    if (busy) console.warn(`avx: worker ${i} failed with a doorbell call in flight; it is left to end on its own`);
+    else w.terminate();
     // INVALID_STATE: it died before attaching, or left already.
-    lib().avx_rt_lose(this.rt, i);
+    lib().avx_rt_lose(this.rt, i, busy ? 0 : 1);
     if (this.stopping) {
       this.exited[i] = true;
       for (const wake of this.exitWaiters.splice(0)) wake();
@@ -170,12 +171,14 @@ class Owner {
         w.terminate();
         continue;
       }
-      if (this.queues[i] > 0 && l.avx_cq_quiesce(this.queues[i]) === 1) {
+      const busy = this.queues[i] > 0 && l.avx_cq_quiesce(this.queues[i]) === 1;
+      if (busy) {
         console.warn(`avx: worker ${i} is stuck in a task that never yields; it cannot be stopped safely`);
       } else {
         w.terminate();
       }
-      l.avx_rt_lose(this.rt, i);
+      // A stuck isolate is alive: only it may touch its completion queue.
+      l.avx_rt_lose(this.rt, i, busy ? 0 : 1);
       this.exited[i] = true;
     }
   }
@@ -424,10 +427,13 @@ async function waitIdle(h: number, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await new Promise<void>((resolve) => {
     q.add(r, () => resolve());
-    timer = setTimeout(() => {
-      q.cancel(r);
-      resolve();
-    }, ms);
+    // setTimeout clamps delays of 2^31 ms or more (Infinity too) to 1 ms.
+    if (Number.isFinite(ms) && ms < 2 ** 31) {
+      timer = setTimeout(() => {
+        q.cancel(r);
+        resolve();
+      }, ms);
+    }
   });
   clearTimeout(timer);
 }

@@ -22,6 +22,7 @@ import { decodeArgs, encodeError, encodeResult } from "./payload.ts";
 import { knownFunction, loadFunction, type TaskFunction } from "./functions.ts";
 import { RunningTask, setRunning } from "./context.ts";
 import { enterWorker } from "./runtime.ts";
+import { releasePendingJoins } from "./join.ts";
 
 /** What the owner posts to start a worker. @internal */
 export interface WorkerStart {
@@ -55,7 +56,7 @@ const scope = globalThis as unknown as Scope;
 
 scope.onmessage = (e) => {
   scope.onmessage = null;
-  main(e.data).catch((err) => leave(`the worker loop failed: ${err}`));
+  main(e.data).catch((err) => console.error("avx worker: failed:", err));
 };
 
 // An isolate must never die with its doorbell thread inside a call into it
@@ -100,8 +101,14 @@ function turnEventLoop(): Promise<void> {
 
 async function main(start: WorkerStart): Promise<void> {
   const l = lib();
-  const q = completionQueue();
   const { runtime, index } = start;
+  let q: ReturnType<typeof completionQueue>;
+  try {
+    q = completionQueue();
+  } catch (e) {
+    scope.postMessage({ type: "failed", message: `worker ${index}: ${(e as Error).message}` });
+    return;
+  }
   const retained = l.avx_handle_retain(runtime, Kind.runtime);
   if (retained < 0) {
     scope.postMessage({ type: "failed", message: AvxError.fromStatus(retained, "worker attach").message });
@@ -115,17 +122,24 @@ async function main(start: WorkerStart): Promise<void> {
   }
   enterWorker(runtime, start.workers);
   scope.postMessage({ type: "ready", queue: q.id });
-  await new Loop(runtime, index, epoch).run();
+  try {
+    await new Loop(runtime, index, epoch).run();
+  } catch (e) {
+    leave(`the worker loop failed: ${e}`);
+  }
   if (leaving === undefined) l.avx_rt_detach(runtime, index, epoch);
   else l.avx_rt_leave(runtime, index, epoch);
   l.avx_handle_release(runtime);
-  // Closing the queue cancels what is still pending here and ends its
-  // doorbell thread (the isolate is about to go).
+  // Subtasks this isolate spawned and never collected: their references go
+  // now (their handles will never settle here).
+  releasePendingJoins();
+  // Mute the doorbell, close the queue (cancelling what is still pending
+  // here), and keep the event loop turning until the doorbell thread has
+  // ended: a ring already in flight is delivered, none starts after the
+  // mute, and only then may this isolate go.
+  l.avx_cq_quiesce(q.id);
   l.avx_cq_close(q.id);
-  // A ring in flight blocks the doorbell thread until this isolate runs
-  // it: keep the event loop turning until the thread has ended (bounded:
-  // the owner terminates a worker that does not leave in time).
-  for (let turns = 0; turns < 1000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
+  for (let turns = 0; turns < 10_000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
   channel.port1.close();
   scope.postMessage(leaving === undefined ? { type: "exited" } : { type: "left", reason: leaving });
   realClose();
