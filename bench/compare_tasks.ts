@@ -27,7 +27,7 @@
  * @module
  */
 import type { Runtime } from "../mod.ts";
-import { type Row, row } from "./harness.ts";
+import { type Row, row, save } from "./harness.ts";
 import { poolifierPool } from "./peers/poolifier.ts";
 import { PostMessagePool } from "./peers/postmessage_pool.ts";
 import { fib } from "./workers/tasks.ts";
@@ -300,13 +300,8 @@ for (const line of lines) {
   console.log(`${line.workload.padEnd(44)}${cells.join("")}`);
 }
 
-const dir = new URL("./out/", import.meta.url);
-await Deno.mkdir(dir, { recursive: true });
-const record = {
+await save("tasks.json", {
   title,
-  date: new Date().toISOString(),
-  deno: Deno.version.deno,
-  cores: navigator.hardwareConcurrency,
   params: { tasks: TASKS, workers: WORKERS, rounds: ROUNDS, cycles: CYCLES, batch: BATCH, fib: FIB, fibs: FIBS },
   avx: typeof runtime === "string" ? `skipped: ${runtime}` : "ran",
   results: lines.map((line) => ({
@@ -317,5 +312,4 @@ const record = {
   })),
   rssMiB: Object.fromEntries([...rss].map(([impl, sample]) => [impl.name, sample])),
   rows,
-};
-await Deno.writeTextFile(new URL("tasks.json", dir), JSON.stringify(record, null, 2) + "\n");
+});

@@ -64,14 +64,23 @@ export async function report(title: string, rows: Row[], file: string): Promise<
       }  ${(r.ratio.toFixed(2) + "x").padStart(7)}  ${r.peerName}`,
     );
   }
+  await save(file, { title, rows });
+}
+
+/**
+ * Save a benchmark record as JSON under bench/out/, with the date, the Deno
+ * version and the core count.
+ */
+export async function save(file: string, fields: { title: string } & Record<string, unknown>): Promise<void> {
   const dir = new URL("./out/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
+  const { title, ...rest } = fields;
   const record = {
     title,
     date: new Date().toISOString(),
     deno: Deno.version.deno,
     cores: navigator.hardwareConcurrency,
-    rows,
+    ...rest,
   };
   await Deno.writeTextFile(new URL(file, dir), JSON.stringify(record, null, 2) + "\n");
 }

@@ -151,23 +151,14 @@ pub const WaitQueue = struct {
     /// Link `w` at the tail. Caller holds `mutex()`.
     pub fn pushBack(q: *WaitQueue, w: *Waiter) void {
         std.debug.assert(w.queue.load(.monotonic) == null);
-        w.prev = q.tail;
-        w.next = null;
-        if (q.tail) |t| t.next = w else q.head = w;
-        q.tail = w;
-        q.len += 1;
+        q.linkTail(w);
         w.queue.store(q, .release);
     }
 
     /// Unlink `w`. Caller holds `mutex()`.
     pub fn remove(q: *WaitQueue, w: *Waiter) void {
         std.debug.assert(w.queue.load(.monotonic) == q);
-        std.debug.assert(q.len > 0);
-        if (w.prev) |p| p.next = w.next else q.head = w.next;
-        if (w.next) |n| n.prev = w.prev else q.tail = w.prev;
-        w.prev = null;
-        w.next = null;
-        q.len -= 1;
+        q.unlink(w);
         w.queue.store(null, .release);
     }
 
@@ -178,16 +169,29 @@ pub const WaitQueue = struct {
     /// not. Caller holds both queues' mutexes.
     pub fn moveTo(q: *WaitQueue, to: *WaitQueue, w: *Waiter) void {
         std.debug.assert(w.queue.load(.monotonic) == q);
-        std.debug.assert(q.len > 0 and q != to);
+        std.debug.assert(q != to);
+        q.unlink(w);
+        to.linkTail(w);
+        w.queue.store(to, .release);
+    }
+
+    /// The list surgery of `pushBack` and `moveTo`, leaving `w.queue` alone.
+    fn linkTail(q: *WaitQueue, w: *Waiter) void {
+        w.prev = q.tail;
+        w.next = null;
+        if (q.tail) |t| t.next = w else q.head = w;
+        q.tail = w;
+        q.len += 1;
+    }
+
+    /// The list surgery of `remove` and `moveTo`, leaving `w.queue` alone.
+    fn unlink(q: *WaitQueue, w: *Waiter) void {
+        std.debug.assert(q.len > 0);
         if (w.prev) |p| p.next = w.next else q.head = w.next;
         if (w.next) |n| n.prev = w.prev else q.tail = w.prev;
-        q.len -= 1;
-        w.prev = to.tail;
+        w.prev = null;
         w.next = null;
-        if (to.tail) |t| t.next = w else to.head = w;
-        to.tail = w;
-        to.len += 1;
-        w.queue.store(to, .release);
+        q.len -= 1;
     }
 
     /// Unlink the head and hand it `result`. Caller holds `mutex()`.
