@@ -34,6 +34,11 @@ pub const max_unfinished: u32 = 1 << 19;
 
 pub const Config = sched.Config;
 
+/// The epoch `attach` gave the calling thread's isolate: a thread whose
+/// slot has been taken from it (declared lost while still running) must
+/// not push into the queue its replacement now owns.
+threadlocal var bound_epoch: u32 = 0;
+
 pub const Next = union(enum) {
     task: *Task,
     idle,
@@ -137,7 +142,7 @@ pub const Runtime = struct {
         t.handle = h;
         // The scheduler's reference; the JoinHandle owns the first.
         handles.retain(h, .task) catch unreachable;
-        rt.scheduler.schedule(&t.sched) catch {
+        rt.queueTask(&t.sched) catch {
             // Stopped between the check and here: end it as cancelled and
             // drop both references (nobody will see this handle).
             _ = rt.endTask(t, .cancelled, .{});
@@ -147,6 +152,16 @@ pub const Runtime = struct {
         };
         _ = rt.counters.spawned.fetchAdd(1, .monotonic);
         return h;
+    }
+
+    /// Schedule a new task: to the calling worker's own queue when this
+    /// thread still drives its slot, else (outside the runtime, or an
+    /// isolate declared lost that runs on) to the injection queue.
+    fn queueTask(rt: *Runtime, task: *sched.Task) error{Closed}!void {
+        if (rt.scheduler.currentWorker()) |w| {
+            if (rt.slots[w].epoch.load(.acquire) != bound_epoch) return rt.scheduler.inject(task);
+        }
+        return rt.scheduler.schedule(task);
     }
 
     fn destroyTask(obj: *anyopaque) void {
@@ -224,7 +239,9 @@ pub const Runtime = struct {
         slot.attached = true;
         slot.queue_id = queue_id;
         rt.scheduler.bind(w);
-        return slot.epoch.fetchAdd(1, .acq_rel) + 1;
+        const epoch = slot.epoch.fetchAdd(1, .acq_rel) + 1;
+        bound_epoch = epoch;
+        return epoch;
     }
 
     /// The isolate of slot `w` leaves cleanly (its loop saw `shutdown`).
