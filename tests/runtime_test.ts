@@ -13,6 +13,29 @@ Deno.test("runtime: spawn returns results, sync and async, cloned both ways", as
   assert.equal(Runtime.current(), undefined);
 });
 
+Deno.test("runtime: primitive arguments and results cross exactly (compact format)", async () => {
+  await using rt = await Runtime.create({ workerThreads: 1 });
+  const values = [
+    0,
+    -0,
+    NaN,
+    Infinity,
+    -1.5e300,
+    2 ** 53,
+    "",
+    "héllo 😀",
+    "x".repeat(10_000),
+    true,
+    false,
+    null,
+    undefined,
+  ];
+  for (const v of values) assert.ok(Object.is(await rt.spawn(tasks, "echo", v), v), `echo ${String(v).slice(0, 20)}`);
+  assert.deepEqual(await rt.spawn(tasks, "echo", [1, "a", null]), [1, "a", null]);
+  assert.deepEqual(await rt.spawn(tasks, "echo", { nested: [undefined, 1n] }), { nested: [undefined, 1n] });
+  assert.equal(await rt.spawn(tasks, "add", "a", "b"), "ab");
+});
+
 Deno.test("runtime: 100,000 small tasks all complete with correct results", async () => {
   await using rt = await Runtime.create({ workerThreads: 2 });
   const n = 100_000;
