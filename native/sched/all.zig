@@ -1,7 +1,6 @@
 //! Every file of the scheduler, for the test root.
 test {
     _ = @import("task.zig");
-    _ = @import("rng.zig");
     _ = @import("ring.zig");
     _ = @import("inject.zig");
     _ = @import("idle.zig");

@@ -260,7 +260,7 @@ pub const Ring = struct {
 // ---------------------------------------------------------------- tests
 
 const testing = std.testing;
-const Rng = @import("rng.zig").Rng;
+const Rng = @import("../core/rng.zig").Rng;
 
 fn indexOf(tasks: []Task, t: *Task) usize {
     const i = (@intFromPtr(t) - @intFromPtr(tasks.ptr)) / @sizeOf(Task);

@@ -62,7 +62,7 @@ const idle_mod = @import("idle.zig");
 const Idle = idle_mod.Idle;
 const Parker = @import("parker.zig").Parker;
 const metrics_mod = @import("metrics.zig");
-const Rng = @import("rng.zig").Rng;
+const Rng = @import("../core/rng.zig").Rng;
 const Waiter = @import("../core/wait_queue.zig").Waiter;
 
 pub const Task = task_mod.Task;

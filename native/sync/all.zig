@@ -65,23 +65,9 @@ pub const TestQueue = struct {
     }
 };
 
-/// A small deterministic generator so stress tests vary their choices
-/// without depending on a seed source.
-pub const Rng = struct {
-    x: u64,
-
-    pub fn init(seed: u64) Rng {
-        return .{ .x = seed *% 0x9E3779B97F4A7C15 | 1 };
-    }
-
-    pub fn below(r: *Rng, n: u32) u32 {
-        std.debug.assert(n > 0);
-        r.x ^= r.x << 13;
-        r.x ^= r.x >> 7;
-        r.x ^= r.x << 17;
-        return @intCast(r.x % n);
-    }
-};
+/// The stress tests' random choices: the project's one generator. Each
+/// test thread seeds it with its index, so a run replays its choices.
+pub const Rng = @import("../core/rng.zig").Rng;
 
 /// Lets stress threads start together, so they contend from the first
 /// iteration instead of finishing one by one while the next is spawned.
@@ -101,6 +87,29 @@ pub const StartGate = struct {
         g.go.store(true, .release);
     }
 };
+
+/// Run `n` stress threads together and join them: thread `i` (seed
+/// `i + 1`) runs `asyncFn` when `i % async_every == async_at`, else
+/// `syncFn`. `ctx` owns the `gate` they wait behind.
+pub fn runMixed(
+    comptime n: usize,
+    ctx: anytype,
+    comptime syncFn: anytype,
+    comptime asyncFn: anytype,
+    async_every: usize,
+    async_at: usize,
+) !void {
+    std.debug.assert(async_at < async_every);
+    var ts: [n]std.Thread = undefined;
+    for (&ts, 0..) |*t, i| {
+        t.* = if (i % async_every == async_at)
+            try std.Thread.spawn(.{}, asyncFn, .{ ctx, i + 1 })
+        else
+            try std.Thread.spawn(.{}, syncFn, .{ ctx, i + 1 });
+    }
+    ctx.gate.open(n);
+    for (ts) |t| t.join();
+}
 
 /// Waiters queued in `q` now (taking its lock, so tests do not race).
 pub fn queuedLen(q: *WaitQueue) u32 {

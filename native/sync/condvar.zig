@@ -448,7 +448,7 @@ test "condvar: stress, aborts race notifies and the mutex stays exclusive" {
         }
 
         fn asyncWaiter(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             const tq = TestQueue.open() catch unreachable;
             defer tq.close();
             c.gate.wait();
@@ -484,7 +484,7 @@ test "condvar: stress, aborts race notifies and the mutex stays exclusive" {
         }
 
         fn notifier(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             c.gate.wait();
             while (!c.stop.load(.acquire)) {
                 const hold = rng.below(2) == 0;
@@ -541,7 +541,7 @@ test "condvar: a cancel racing a notify never takes a moved waiter for granted" 
     defer th.join();
     defer ctx.stop.store(true, .release);
     ctx.gate.open(1);
-    var rng = support.Rng.init(7);
+    var rng = support.Rng.init(7, 0);
     var checked: u32 = 0;
     for (0..iterations) |_| {
         if (ctx.moved.load(.monotonic) >= enough_moves) break;

@@ -412,7 +412,7 @@ test "mutex: stress, sync, timed and async waiters mixed, with cancels" {
         }
 
         fn syncThread(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             c.gate.wait();
             var done: u32 = 0;
             while (done < iterations) {
@@ -424,7 +424,7 @@ test "mutex: stress, sync, timed and async waiters mixed, with cancels" {
         }
 
         fn asyncThread(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             const tq = TestQueue.open() catch unreachable;
             defer tq.close();
             c.gate.wait();
@@ -445,15 +445,7 @@ test "mutex: stress, sync, timed and async waiters mixed, with cancels" {
     };
     var ctx: Ctx = .{};
     defer ctx.m.deinit();
-    var ts: [stress_threads]std.Thread = undefined;
-    for (&ts, 0..) |*t, i| {
-        t.* = if (i % 2 == 0)
-            try std.Thread.spawn(.{}, Ctx.syncThread, .{ &ctx, i + 1 })
-        else
-            try std.Thread.spawn(.{}, Ctx.asyncThread, .{ &ctx, i + 1 });
-    }
-    ctx.gate.open(stress_threads);
-    for (ts) |t| t.join();
+    try support.runMixed(stress_threads, &ctx, Ctx.syncThread, Ctx.asyncThread, 2, 1);
     try testing.expectEqual(@as(u64, stress_threads * iterations), ctx.n);
     try testing.expectEqual(@as(u32, 0), ctx.overlaps.load(.monotonic));
     try testing.expect(!ctx.m.isLocked());

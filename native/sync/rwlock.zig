@@ -416,7 +416,7 @@ test "rwlock: stress, readers never overlap a writer, writers never overlap" {
         }
 
         fn syncThread(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             c.gate.wait();
             var done: u32 = 0;
             while (done < iterations) {
@@ -429,7 +429,7 @@ test "rwlock: stress, readers never overlap a writer, writers never overlap" {
         }
 
         fn asyncThread(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             const tq = TestQueue.open() catch unreachable;
             defer tq.close();
             c.gate.wait();
@@ -450,15 +450,7 @@ test "rwlock: stress, readers never overlap a writer, writers never overlap" {
     };
     var ctx: Ctx = .{};
     defer ctx.rw.deinit();
-    var ts: [8]std.Thread = undefined;
-    for (&ts, 0..) |*t, i| {
-        t.* = if (i % 4 == 3)
-            try std.Thread.spawn(.{}, Ctx.asyncThread, .{ &ctx, i + 1 })
-        else
-            try std.Thread.spawn(.{}, Ctx.syncThread, .{ &ctx, i + 1 });
-    }
-    ctx.gate.open(ts.len);
-    for (ts) |t| t.join();
+    try support.runMixed(8, &ctx, Ctx.syncThread, Ctx.asyncThread, 4, 3);
     try testing.expectEqual(@as(u32, 0), ctx.violations.load(.monotonic));
     try testing.expect(ctx.max_readers.load(.monotonic) > 1);
     try testing.expectEqual(ctx.data[0], ctx.writes);

@@ -351,7 +351,7 @@ test "semaphore: stress, holders never exceed the permits" {
         }
 
         fn syncThread(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             c.gate.wait();
             var done: u32 = 0;
             while (done < iterations) {
@@ -367,7 +367,7 @@ test "semaphore: stress, holders never exceed the permits" {
         }
 
         fn asyncThread(c: *@This(), seed: u64) void {
-            var rng = support.Rng.init(seed);
+            var rng = support.Rng.init(seed, 0);
             const tq = TestQueue.open() catch unreachable;
             defer tq.close();
             c.gate.wait();
@@ -388,15 +388,7 @@ test "semaphore: stress, holders never exceed the permits" {
     };
     var ctx: Ctx = .{};
     defer ctx.s.deinit();
-    var ts: [8]std.Thread = undefined;
-    for (&ts, 0..) |*t, i| {
-        t.* = if (i % 3 == 2)
-            try std.Thread.spawn(.{}, Ctx.asyncThread, .{ &ctx, i + 1 })
-        else
-            try std.Thread.spawn(.{}, Ctx.syncThread, .{ &ctx, i + 1 });
-    }
-    ctx.gate.open(ts.len);
-    for (ts) |t| t.join();
+    try support.runMixed(8, &ctx, Ctx.syncThread, Ctx.asyncThread, 3, 2);
     try testing.expect(ctx.max_holding.load(.monotonic) <= permits);
     try testing.expect(ctx.max_holding.load(.monotonic) > 1);
     try testing.expectEqual(@as(u32, permits), ctx.s.available());

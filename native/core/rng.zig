@@ -1,8 +1,9 @@
-//! A per-worker xorshift64 generator for choosing steal victims.
+//! A small xorshift64 generator: the scheduler's per-worker choice of
+//! steal victims, and the random choices of the stress tests.
 //!
-//! Deterministic from its seed (config seed + worker index), so a failing
-//! stress seed replays the same victim choices on the same interleaving.
-//! Not for anything security related.
+//! Deterministic from its seed and stream (for the scheduler, the config
+//! seed and the worker index), so a failing stress seed replays the same
+//! choices on the same interleaving. Not for anything security related.
 const std = @import("std");
 
 pub const Rng = struct {
