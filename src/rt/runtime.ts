@@ -105,8 +105,13 @@ class Owner {
 
   #exited(i: number, w: Worker): void {
     if (this.workers[i] !== w) return;
-    this.exited[i] = true;
     w.terminate();
+    this.#markExited(i);
+  }
+
+  /** Worker `i` is gone for good: wake whoever waits for the workers to leave. */
+  #markExited(i: number): void {
+    this.exited[i] = true;
     for (const wake of this.exitWaiters.splice(0)) wake();
   }
 
@@ -117,11 +122,7 @@ class Owner {
   #left(i: number, w: Worker): void {
     if (this.workers[i] !== w) return;
     w.terminate();
-    if (this.stopping) {
-      this.exited[i] = true;
-      for (const wake of this.exitWaiters.splice(0)) wake();
-      return;
-    }
+    if (this.stopping) return this.#markExited(i);
     this.start(i).catch(() => {});
   }
 
@@ -133,11 +134,7 @@ class Owner {
     else w.terminate();
     // INVALID_STATE: it died before attaching, or left already.
     lib().avx_rt_lose(this.rt, i, busy ? 0 : 1);
-    if (this.stopping) {
-      this.exited[i] = true;
-      for (const wake of this.exitWaiters.splice(0)) wake();
-      return;
-    }
+    if (this.stopping) return this.#markExited(i);
     this.start(i).catch(() => {});
   }
 
