@@ -2,6 +2,8 @@
 test {
     _ = @import("os/futex.zig");
     _ = @import("os/clock.zig");
+    _ = @import("os/socket.zig");
+    _ = @import("reactor/reactor.zig");
     _ = @import("core/code.zig");
     _ = @import("core/handles.zig");
     _ = @import("core/wait_queue.zig");

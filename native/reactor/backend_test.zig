@@ -1,0 +1,414 @@
+//! The reactor contract's tests. They use only `reactor.zig`'s API, so the
+//! same file runs against whichever backend is compiled: epoll natively,
+//! IOCP under wine (`zig build test-windows`), kqueue compile-checked.
+const std = @import("std");
+const testing = std.testing;
+const r = @import("reactor.zig");
+const socket = r.socket;
+const Loop = r.Loop;
+const Op = r.Op;
+const Registration = r.Registration;
+
+const loopback = r.Address.initIp4(.{ 127, 0, 0, 1 }, 0);
+
+/// Counts callbacks, records the last result.
+const Seen = struct {
+    calls: u32 = 0,
+    result: i32 = 0,
+
+    fn callback(op: *Op) void {
+        const seen: *Seen = @ptrCast(@alignCast(op.context.?));
+        seen.calls += 1;
+        seen.result = op.result;
+    }
+};
+
+/// Poll until `done` says so, at most ~5 s.
+fn pollUntil(loop: *Loop, ctx: anytype, comptime done: fn (@TypeOf(ctx)) bool) !void {
+    var rounds: u32 = 0;
+    while (!done(ctx)) : (rounds += 1) {
+        if (rounds > 5000) return error.Timeout;
+        _ = loop.poll(std.time.ns_per_ms);
+    }
+}
+
+fn calledOnce(seen: *Seen) bool {
+    return seen.calls >= 1;
+}
+
+const Pair = struct {
+    listener: socket.Socket,
+    client: socket.Socket,
+    server: socket.Socket,
+
+    /// A connected TCP pair made with plain nonblocking calls.
+    fn open() !Pair {
+        try socket.init();
+        const l = try socket.open(std.posix.AF.INET, .tcp);
+        errdefer socket.close(l);
+        var addr = loopback;
+        try socket.bind(l, &addr);
+        try socket.listen(l, 64);
+        addr = try socket.localAddress(l);
+        const c = try socket.open(std.posix.AF.INET, .tcp);
+        errdefer socket.close(c);
+        socket.connect(c, &addr) catch |e| if (e != error.EINPROGRESS and e != error.EAGAIN) return e;
+        var tries: u32 = 0;
+        const s = while (tries < 2000) : (tries += 1) {
+            break socket.accept(l, null) catch {
+                std.Thread.sleep(std.time.ns_per_ms);
+                continue;
+            };
+        } else return error.Timeout;
+        return .{ .listener = l, .client = c, .server = s };
+    }
+
+    fn close(p: Pair) void {
+        socket.close(p.server);
+        socket.close(p.client);
+        socket.close(p.listener);
+    }
+};
+
+test "reactor: poll times out, and wake from another thread ends a blocked poll" {
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const t0 = std.time.nanoTimestamp();
+    try testing.expectEqual(@as(u32, 0), loop.poll(5 * std.time.ns_per_ms));
+    try testing.expect(std.time.nanoTimestamp() - t0 >= 4 * std.time.ns_per_ms);
+
+    const Waker = struct {
+        fn run(l: *Loop) void {
+            std.Thread.sleep(20 * std.time.ns_per_ms);
+            l.wake();
+        }
+    };
+    const th = try std.Thread.spawn(.{}, Waker.run, .{&loop});
+    const t1 = std.time.nanoTimestamp();
+    _ = loop.poll(10 * std.time.ns_per_s);
+    th.join();
+    try testing.expect(std.time.nanoTimestamp() - t1 < 5 * std.time.ns_per_s);
+    // Wakes coalesce and are consumed: the next poll times out again.
+    loop.wake();
+    loop.wake();
+    _ = loop.poll(0);
+    _ = loop.poll(0);
+    const t2 = std.time.nanoTimestamp();
+    _ = loop.poll(3 * std.time.ns_per_ms);
+    try testing.expect(std.time.nanoTimestamp() - t2 >= 2 * std.time.ns_per_ms);
+}
+
+test "reactor: accept, connect, send and recv through callbacks" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const l = try socket.open(std.posix.AF.INET, .tcp);
+    defer socket.close(l);
+    var addr = loopback;
+    try socket.bind(l, &addr);
+    try socket.listen(l, 16);
+    addr = try socket.localAddress(l);
+    var lreg: Registration = .{ .socket = l };
+    try loop.register(&lreg);
+    defer loop.unregister(&lreg);
+
+    var accepted: Seen = .{};
+    var accept_op: Op = .{ .kind = .accept, .reg = &lreg, .callback = Seen.callback, .context = &accepted };
+    loop.submit(&accept_op);
+    // Nothing to accept yet: no callback, even after polling.
+    _ = loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), accepted.calls);
+
+    const c = try socket.open(std.posix.AF.INET, .tcp);
+    defer socket.close(c);
+    var creg: Registration = .{ .socket = c };
+    try loop.register(&creg);
+    defer loop.unregister(&creg);
+    var connected: Seen = .{};
+    var connect_op: Op = .{ .kind = .connect, .reg = &creg, .addr = addr, .callback = Seen.callback, .context = &connected };
+    loop.submit(&connect_op);
+    try testing.expectEqual(@as(u32, 0), connected.calls); // never inline
+
+    const Both = struct {
+        a: *Seen,
+        b: *Seen,
+        fn done(self: @This()) bool {
+            return self.a.calls == 1 and self.b.calls == 1;
+        }
+    };
+    try pollUntil(&loop, Both{ .a = &accepted, .b = &connected }, Both.done);
+    try testing.expectEqual(@as(i32, 0), connected.result);
+    try testing.expectEqual(@as(i32, 0), accepted.result);
+    const s = accept_op.accepted;
+    defer socket.close(s);
+    try testing.expectEqual((try socket.localAddress(c)).getPort(), accept_op.addr.getPort());
+
+    var sreg: Registration = .{ .socket = s };
+    try loop.register(&sreg);
+    defer loop.unregister(&sreg);
+    var buf: [64]u8 = undefined;
+    var got: Seen = .{};
+    var recv_op: Op = .{ .kind = .recv, .reg = &sreg, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&recv_op);
+    var sent: Seen = .{};
+    var msg = "ping".*;
+    var send_op: Op = .{ .kind = .send, .reg = &creg, .buf = &msg, .callback = Seen.callback, .context = &sent };
+    loop.submit(&send_op);
+    try pollUntil(&loop, Both{ .a = &got, .b = &sent }, Both.done);
+    try testing.expectEqual(@as(i32, 4), sent.result);
+    try testing.expectEqual(@as(i32, 4), got.result);
+    try testing.expectEqualStrings("ping", buf[0..4]);
+
+    // End of stream: a half-close reads as 0.
+    try socket.shutdownWrite(c);
+    got = .{};
+    loop.submit(&recv_op);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(i32, 0), got.result);
+}
+
+test "reactor: data that arrived before the recv was submitted is not missed" {
+    const p = try Pair.open();
+    defer p.close();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    var reg: Registration = .{ .socket = p.server };
+    try loop.register(&reg);
+    defer loop.unregister(&reg);
+    _ = try socket.send(p.client, "early");
+    // Let the edge come and go with nobody waiting.
+    std.Thread.sleep(5 * std.time.ns_per_ms);
+    _ = loop.poll(0);
+    _ = loop.poll(0);
+    var buf: [2]u8 = undefined;
+    var got: Seen = .{};
+    var op: Op = .{ .kind = .recv, .reg = &reg, .buf = &buf, .callback = Seen.callback, .context = &got };
+    // Reads of 2 bytes: each later part still arrives, with no new edge.
+    var text: [5]u8 = undefined;
+    var len: usize = 0;
+    while (len < 5) {
+        got = .{};
+        loop.submit(&op);
+        try pollUntil(&loop, &got, calledOnce);
+        try testing.expect(got.result > 0);
+        const n: usize = @intCast(got.result);
+        @memcpy(text[len..][0..n], buf[0..n]);
+        len += n;
+    }
+    try testing.expectEqualStrings("early", &text);
+}
+
+test "reactor: cancel and unregister complete pending ops with ECANCELED" {
+    const p = try Pair.open();
+    defer p.close();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    var reg: Registration = .{ .socket = p.server };
+    try loop.register(&reg);
+    var buf: [8]u8 = undefined;
+    var a: Seen = .{};
+    var b: Seen = .{};
+    var op_a: Op = .{ .kind = .recv, .reg = &reg, .buf = &buf, .callback = Seen.callback, .context = &a };
+    var op_b: Op = .{ .kind = .recv, .reg = &reg, .buf = &buf, .callback = Seen.callback, .context = &b };
+    loop.submit(&op_a);
+    loop.submit(&op_b);
+    loop.cancel(&op_a);
+    _ = loop.poll(0);
+    try testing.expectEqual(@as(u32, 1), a.calls);
+    try testing.expectEqual(r.Errno.ECANCELED, op_a.err().?);
+    try testing.expectEqual(@as(u32, 0), b.calls);
+    loop.unregister(&reg);
+    _ = loop.poll(0);
+    try testing.expectEqual(@as(u32, 1), b.calls);
+    try testing.expectEqual(r.Errno.ECANCELED, op_b.err().?);
+    // Cancelling a completed op changes nothing.
+    loop.cancel(&op_b);
+    try testing.expectEqual(@as(u32, 0), loop.poll(0));
+}
+
+test "reactor: a refused connect and a reset peer are named errors" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    // A port nobody listens on: bind one, learn it, close it.
+    const tmp = try socket.open(std.posix.AF.INET, .tcp);
+    var addr = loopback;
+    try socket.bind(tmp, &addr);
+    addr = try socket.localAddress(tmp);
+    socket.close(tmp);
+    const c = try socket.open(std.posix.AF.INET, .tcp);
+    defer socket.close(c);
+    var reg: Registration = .{ .socket = c };
+    try loop.register(&reg);
+    defer loop.unregister(&reg);
+    var seen: Seen = .{};
+    var op: Op = .{ .kind = .connect, .reg = &reg, .addr = addr, .callback = Seen.callback, .context = &seen };
+    loop.submit(&op);
+    try pollUntil(&loop, &seen, calledOnce);
+    try testing.expectEqual(r.Errno.ECONNREFUSED, op.err().?);
+
+    const p = try Pair.open();
+    defer socket.close(p.listener);
+    defer socket.close(p.server);
+    var sreg: Registration = .{ .socket = p.server };
+    try loop.register(&sreg);
+    defer loop.unregister(&sreg);
+    var buf: [8]u8 = undefined;
+    var got: Seen = .{};
+    var rop: Op = .{ .kind = .recv, .reg = &sreg, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&rop);
+    try socket.setLingerZero(p.client);
+    socket.close(p.client);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(r.Errno.ECONNRESET, rop.err().?);
+}
+
+test "reactor: UDP sendto and recvfrom" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const a = try socket.open(std.posix.AF.INET, .udp);
+    defer socket.close(a);
+    const b = try socket.open(std.posix.AF.INET, .udp);
+    defer socket.close(b);
+    var addr = loopback;
+    try socket.bind(a, &addr);
+    try socket.bind(b, &addr);
+    const addr_a = try socket.localAddress(a);
+    const addr_b = try socket.localAddress(b);
+    var ra: Registration = .{ .socket = a };
+    var rb: Registration = .{ .socket = b };
+    try loop.register(&ra);
+    defer loop.unregister(&ra);
+    try loop.register(&rb);
+    defer loop.unregister(&rb);
+    var buf: [32]u8 = undefined;
+    var got: Seen = .{};
+    var rop: Op = .{ .kind = .recvfrom, .reg = &ra, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&rop);
+    var msg = "datagram".*;
+    var sent: Seen = .{};
+    var sop: Op = .{ .kind = .sendto, .reg = &rb, .buf = &msg, .addr = addr_a, .callback = Seen.callback, .context = &sent };
+    loop.submit(&sop);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(i32, 8), got.result);
+    try testing.expectEqualStrings("datagram", buf[0..8]);
+    try testing.expectEqual(addr_b.getPort(), rop.addr.getPort());
+}
+
+// Many connections at once: each client sends `rounds` messages and the
+// server echoes them; every byte comes back, in order.
+test "reactor: 64 connections echo 100 messages each" {
+    const conns = 64;
+    const rounds = 100;
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+
+    const Echo = struct {
+        reg: Registration,
+        peer_reg: Registration,
+        server_recv: Op,
+        server_send: Op,
+        client_recv: Op,
+        client_send: Op,
+        sbuf: [16]u8 = undefined,
+        cbuf: [16]u8 = undefined,
+        out: [16]u8 = undefined,
+        round: u32 = 0,
+        echoed: u32 = 0,
+        loop: *Loop,
+        failed: bool = false,
+
+        fn serverRecv(op: *Op) void {
+            const e: *@This() = @fieldParentPtr("server_recv", op);
+            if (op.result <= 0) return;
+            e.server_send.buf = e.sbuf[0..@intCast(op.result)];
+            e.loop.submit(&e.server_send);
+        }
+        fn serverSent(op: *Op) void {
+            const e: *@This() = @fieldParentPtr("server_send", op);
+            if (op.result < 0) e.failed = true;
+            e.echoed += 1;
+            e.loop.submit(&e.server_recv);
+        }
+        fn clientSend(e: *@This()) void {
+            _ = std.fmt.bufPrint(&e.out, "msg {d:0>11}", .{e.round}) catch unreachable;
+            e.client_send.buf = &e.out;
+            e.loop.submit(&e.client_send);
+        }
+        fn clientSent(op: *Op) void {
+            const e: *@This() = @fieldParentPtr("client_send", op);
+            if (op.result != 16) e.failed = true;
+            e.client_recv.buf = &e.cbuf;
+            e.loop.submit(&e.client_recv);
+        }
+        fn clientRecv(op: *Op) void {
+            const e: *@This() = @fieldParentPtr("client_recv", op);
+            // 16 bytes may come in pieces.
+            const n: usize = if (op.result > 0) @intCast(op.result) else {
+                e.failed = true;
+                return;
+            };
+            const have = 16 - e.client_recv.buf.len + n;
+            if (have < 16) {
+                e.client_recv.buf = e.cbuf[have..];
+                e.loop.submit(&e.client_recv);
+                return;
+            }
+            if (!std.mem.eql(u8, &e.cbuf, &e.out)) e.failed = true;
+            e.round += 1;
+            if (e.round < rounds) e.clientSend();
+        }
+    };
+
+    const echoes = try testing.allocator.alloc(Echo, conns);
+    defer testing.allocator.free(echoes);
+    var pairs: [conns]Pair = undefined;
+    for (&pairs, echoes) |*p, *e| {
+        p.* = try Pair.open();
+        e.* = .{
+            .reg = .{ .socket = p.server },
+            .peer_reg = .{ .socket = p.client },
+            .server_recv = .{ .kind = .recv, .reg = undefined, .callback = Echo.serverRecv },
+            .server_send = .{ .kind = .send, .reg = undefined, .callback = Echo.serverSent },
+            .client_recv = .{ .kind = .recv, .reg = undefined, .callback = Echo.clientRecv },
+            .client_send = .{ .kind = .send, .reg = undefined, .callback = Echo.clientSent },
+            .loop = &loop,
+        };
+    }
+    defer for (pairs) |p| p.close();
+    for (echoes) |*e| {
+        e.server_recv.reg = &e.reg;
+        e.server_send.reg = &e.reg;
+        e.client_recv.reg = &e.peer_reg;
+        e.client_send.reg = &e.peer_reg;
+        e.server_recv.buf = &e.sbuf;
+        try loop.register(&e.reg);
+        try loop.register(&e.peer_reg);
+        loop.submit(&e.server_recv);
+        e.clientSend();
+    }
+    const All = struct {
+        list: []Echo,
+        fn done(self: @This()) bool {
+            for (self.list) |e| if (e.round < rounds and !e.failed) return false;
+            return true;
+        }
+    };
+    try pollUntil(&loop, All{ .list = echoes }, All.done);
+    for (echoes) |*e| {
+        try testing.expect(!e.failed);
+        try testing.expectEqual(@as(u32, rounds), e.round);
+        loop.unregister(&e.reg);
+        loop.unregister(&e.peer_reg);
+    }
+    _ = loop.poll(0);
+}

@@ -1,0 +1,7 @@
+//! Placeholder until the backend lands.
+comptime {
+    @compileError("avx: the iocp backend is not written yet");
+}
+pub const OpState = struct {};
+pub const RegistrationState = struct {};
+pub const Loop = struct {};
