@@ -7,4 +7,5 @@ comptime {
     _ = @import("ffi/chan.zig");
     _ = @import("ffi/timer.zig");
     _ = @import("ffi/rt.zig");
+    _ = @import("ffi/net.zig");
 }

@@ -4,6 +4,7 @@ test {
     _ = @import("os/clock.zig");
     _ = @import("os/socket.zig");
     _ = @import("reactor/reactor.zig");
+    _ = @import("net/all.zig");
     _ = @import("core/code.zig");
     _ = @import("core/handles.zig");
     _ = @import("core/wait_queue.zig");

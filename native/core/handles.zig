@@ -32,7 +32,10 @@ pub const Kind = enum(u8) {
     oneshot_receiver,
     runtime,
     task,
-    /// Kinds for later subsystems (sockets) go here.
+    tcp_listener,
+    tcp_stream,
+    udp_socket,
+    /// Kinds for later subsystems go here.
     _,
 };
 
