@@ -25,7 +25,7 @@
  *
  * @module
  */
-export { AvxError, type AvxErrorCode, LaggedError, TaskError } from "./src/errors.ts";
+export { AvxError, type AvxErrorCode, LaggedError, type OsErrorCode, TaskError } from "./src/errors.ts";
 export type { WaitOptions } from "./src/ffi/queue.ts";
 export { type Handle, Resource } from "./src/resource.ts";
 export { bytesCodec, type Codec, type CodecName, jsonCodec, stringCodec, structuredCodec } from "./src/codec.ts";
@@ -62,3 +62,13 @@ export { MAX_DELAY, now, type TimerMetrics, timerMetrics } from "./src/time/cloc
 export { deadline, sleep, timeout, type TimerOptions } from "./src/time/sleep.ts";
 export { interval, type IntervalOptions } from "./src/time/interval.ts";
 export { after, TimerHandle } from "./src/time/timer.ts";
+export {
+  connect,
+  listen,
+  type TcpConnectOptions,
+  TcpListener,
+  type TcpListenOptions,
+  TcpStream,
+} from "./src/net/tcp.ts";
+export { bindUdp, type UdpBindOptions, UdpSocket, type UdpTarget } from "./src/net/udp.ts";
+export type { NetAddr } from "./src/net/addr.ts";

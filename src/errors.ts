@@ -27,7 +27,79 @@ export type AvxErrorCode =
   | "TASK_FAILED"
   | "WORKER_LOST"
   | "LIBRARY_NOT_FOUND"
-  | "ABI_MISMATCH";
+  | "ABI_MISMATCH"
+  | "PERMISSION_DENIED"
+  | OsErrorCode;
+
+/**
+ * Operating-system errors of sockets, by their POSIX names whatever the OS
+ * (Windows' WSAE* codes are mapped onto them).
+ */
+export type OsErrorCode =
+  | "EAGAIN"
+  | "ECONNRESET"
+  | "ECONNREFUSED"
+  | "ECONNABORTED"
+  | "EADDRINUSE"
+  | "EADDRNOTAVAIL"
+  | "EPIPE"
+  | "ETIMEDOUT"
+  | "ENETUNREACH"
+  | "EHOSTUNREACH"
+  | "ENETDOWN"
+  | "ENOTCONN"
+  | "EISCONN"
+  | "EINPROGRESS"
+  | "EALREADY"
+  | "EMFILE"
+  | "ENFILE"
+  | "ENOBUFS"
+  | "ENOMEM"
+  | "EACCES"
+  | "EPERM"
+  | "EINVAL"
+  | "EBADF"
+  | "EMSGSIZE"
+  | "EAFNOSUPPORT"
+  | "EPROTONOSUPPORT"
+  | "EOPNOTSUPP"
+  | "ECANCELED"
+  | "EINTR"
+  | "EIO";
+
+/** In native order: status -(100 + i + 1) is OS_ERRORS[i] (native/os/socket.zig). */
+const OS_ERRORS: readonly OsErrorCode[] = [
+  "EAGAIN",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EADDRINUSE",
+  "EADDRNOTAVAIL",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "ENETDOWN",
+  "ENOTCONN",
+  "EISCONN",
+  "EINPROGRESS",
+  "EALREADY",
+  "EMFILE",
+  "ENFILE",
+  "ENOBUFS",
+  "ENOMEM",
+  "EACCES",
+  "EPERM",
+  "EINVAL",
+  "EBADF",
+  "EMSGSIZE",
+  "EAFNOSUPPORT",
+  "EPROTONOSUPPORT",
+  "EOPNOTSUPP",
+  "ECANCELED",
+  "EINTR",
+  "EIO",
+];
 
 const byNumber: Record<number, AvxErrorCode> = {
   [-1]: "INVALID_HANDLE",
@@ -109,7 +181,7 @@ export class AvxError extends Error {
    * ```
    */
   static fromStatus(status: number, what: string): AvxError {
-    const code = byNumber[status] ?? "INVALID_STATE";
+    const code = byNumber[status] ?? OS_ERRORS[-status - 101] ?? "INVALID_STATE";
     return new AvxError(code, `${what}: ${describe(code)}`);
   }
 }
@@ -219,7 +291,24 @@ function describe(code: AvxErrorCode): string {
       return "a value was already sent";
     case "WORKER_LOST":
       return "the worker isolate running the task died";
+    case "ECONNRESET":
+      return "connection reset by peer (ECONNRESET)";
+    case "ECONNREFUSED":
+      return "connection refused (ECONNREFUSED)";
+    case "EADDRINUSE":
+      return "address already in use (EADDRINUSE)";
+    case "EADDRNOTAVAIL":
+      return "address not available (EADDRNOTAVAIL)";
+    case "EPIPE":
+      return "broken pipe (EPIPE)";
+    case "ETIMEDOUT":
+      return "connection timed out (ETIMEDOUT)";
+    case "EMFILE":
+      return "too many open files (EMFILE)";
+    case "EACCES":
+      return "permission denied by the OS (EACCES)";
     default:
+      if ((OS_ERRORS as readonly string[]).includes(code)) return `OS error ${code}`;
       return code.toLowerCase().replaceAll("_", " ");
   }
 }

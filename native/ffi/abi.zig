@@ -54,15 +54,19 @@ pub fn register(kind: Kind, obj: *anyopaque, destroy: handles.Destroy) f64 {
 /// A byte slice from a (pointer, length) pair; a null pointer is only
 /// allowed with length 0.
 pub fn bytes(ptr: ?[*]const u8, len: u32) error{InvalidArgument}![]const u8 {
-    if (len == 0) return &.{};
+    // A real address even when empty: syscalls given a dangling pointer
+    // with length 0 may still fail with EFAULT.
+    if (len == 0) return empty_byte[0..0];
     const p = ptr orelse return error.InvalidArgument;
     return p[0..len];
 }
 
 pub fn bytesMut(ptr: ?[*]u8, len: u32) error{InvalidArgument}![]u8 {
-    if (len == 0) return &.{};
+    if (len == 0) return empty_byte[0..0];
     const p = ptr orelse return error.InvalidArgument;
     return p[0..len];
 }
 
 pub const allocator = std.heap.c_allocator;
+
+var empty_byte: [1]u8 = .{0};

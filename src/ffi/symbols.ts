@@ -8,6 +8,7 @@
 
 import { timerSymbols } from "./symbols_timer.ts";
 import { rtSymbols } from "./symbols_rt.ts";
+import { netSymbols } from "./symbols_net.ts";
 
 const H = "f64" as const; // handle or queue id
 const MS = "f64" as const; // timeout in milliseconds
@@ -16,6 +17,7 @@ const MS = "f64" as const; // timeout in milliseconds
 export const symbols = {
   ...timerSymbols,
   ...rtSymbols,
+  ...netSymbols,
   avx_init: { parameters: [], result: "i32" },
   avx_nop: { parameters: [], result: "i32" },
   avx_last_value: { parameters: [], result: "f64" },
@@ -127,6 +129,9 @@ export const Kind = {
   oneshotReceiver: 13,
   runtime: 14,
   task: 15,
+  tcpListener: 16,
+  tcpStream: 17,
+  udpSocket: 18,
 } as const;
 
 /** ABI version this binding expects (native/ffi/core.zig). @internal */
