@@ -72,3 +72,5 @@ export {
 } from "./src/net/tcp.ts";
 export { bindUdp, type UdpBindOptions, UdpSocket, type UdpTarget } from "./src/net/udp.ts";
 export type { NetAddr } from "./src/net/addr.ts";
+export { serve, type ServeMetrics, type ServeOptions, Server } from "./src/net/serve.ts";
+export { type HttpHandler, type HttpReply, type HttpReplyInit, HttpRequest } from "./src/net/http.ts";

@@ -8,4 +8,5 @@ comptime {
     _ = @import("ffi/timer.zig");
     _ = @import("ffi/rt.zig");
     _ = @import("ffi/net.zig");
+    _ = @import("ffi/serve.zig");
 }

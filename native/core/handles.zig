@@ -35,6 +35,7 @@ pub const Kind = enum(u8) {
     tcp_listener,
     tcp_stream,
     udp_socket,
+    server,
     /// Kinds for later subsystems go here.
     _,
 };

@@ -43,7 +43,7 @@ fn parseAddress(ip_ptr: ?[*]const u8, ip_len: u32, port: u32) error{InvalidArgum
     return Address.parseIp(text, @intCast(port)) catch error.InvalidArgument;
 }
 
-fn encodeAddress(a: Address, out: []u8) void {
+pub fn encodeAddress(a: Address, out: []u8) void {
     std.debug.assert(out.len >= address_len);
     @memset(out[0..address_len], 0);
     switch (a.any.family) {
@@ -61,7 +61,7 @@ fn encodeAddress(a: Address, out: []u8) void {
 }
 
 /// Register a new Sock; on failure the descriptor is closed.
-fn register(d: *driver.Driver, fd: socket.Socket, protocol: sock_mod.Protocol) f64 {
+pub fn register(d: *driver.Driver, fd: socket.Socket, protocol: sock_mod.Protocol) f64 {
     const s = Sock.create(d, fd, protocol) catch |err| {
         socket.close(fd);
         return abi.failF64(err);
@@ -81,7 +81,7 @@ fn osFail(e: socket.Error) f64 {
     return std.math.nan(f64);
 }
 
-fn openBound(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, protocol: socket.Protocol, flags: u32) error{ InvalidArgument, Limit, OutOfMemory, Os }!socket.Socket {
+pub fn openBound(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, protocol: socket.Protocol, flags: u32) error{ InvalidArgument, Limit, OutOfMemory, Os }!socket.Socket {
     const addr = try parseAddress(ip_ptr, ip_len, port);
     _ = try driver.running();
     const fd = socket.open(addr.any.family, protocol) catch |e| return osError(e);

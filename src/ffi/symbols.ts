@@ -9,6 +9,7 @@
 import { timerSymbols } from "./symbols_timer.ts";
 import { rtSymbols } from "./symbols_rt.ts";
 import { netSymbols } from "./symbols_net.ts";
+import { serveSymbols } from "./symbols_serve.ts";
 
 const H = "f64" as const; // handle or queue id
 const MS = "f64" as const; // timeout in milliseconds
@@ -18,6 +19,7 @@ export const symbols = {
   ...timerSymbols,
   ...rtSymbols,
   ...netSymbols,
+  ...serveSymbols,
   avx_init: { parameters: [], result: "i32" },
   avx_nop: { parameters: [], result: "i32" },
   avx_last_value: { parameters: [], result: "f64" },
@@ -132,6 +134,7 @@ export const Kind = {
   tcpListener: 16,
   tcpStream: 17,
   udpSocket: 18,
+  server: 19,
 } as const;
 
 /** ABI version this binding expects (native/ffi/core.zig). @internal */
