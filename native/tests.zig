@@ -17,5 +17,6 @@ test {
     _ = @import("sched/all.zig");
     _ = @import("timer/all.zig");
     _ = @import("rt/all.zig");
+    _ = @import("http/all.zig");
     _ = @import("root.zig");
 }

@@ -583,6 +583,24 @@ fn walkChunks(buf: []u8, start: u32, limits: Limits, comptime decode: bool) Walk
     return .{ .done = .{ .end = pos, .body_len = data } };
 }
 
+/// A field name as the parser accepts it: a non-empty token.
+pub fn validFieldName(name: []const u8) bool {
+    if (name.len == 0) return false;
+    for (name) |c| {
+        if (!token_bytes[c]) return false;
+    }
+    return true;
+}
+
+/// A field value as the parser accepts it: no CR, LF or other control byte
+/// (HTAB aside), so it cannot end its line or start another.
+pub fn validFieldValue(value: []const u8) bool {
+    for (value) |c| {
+        if (!value_bytes[c]) return false;
+    }
+    return true;
+}
+
 fn methodId(method: []const u8) Method {
     const eql = std.mem.eql;
     return switch (method.len) {
