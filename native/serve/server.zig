@@ -286,7 +286,11 @@ pub const Conn = struct {
     request_len: u32 = 0,
     next_ready: ?*Conn = null,
 
-    const State = enum { reading, queued, dispatched, closing };
+    /// `draining`: a rejected request was answered and our side shut;
+    /// what the client still sends is read and dropped until it closes, so
+    /// that closing with unread data does not reset the connection and
+    /// destroy the answer before the client read it.
+    const State = enum { reading, queued, dispatched, draining, closing };
 
     fn open(st: *Station, fd: Socket) !void {
         const c = try alloc.create(Conn);
@@ -332,6 +336,7 @@ pub const Conn = struct {
         const c: *Conn = @fieldParentPtr("recv_op", op);
         c.receiving = false;
         if (c.state == .closing) return c.maybeFree();
+        if (c.state == .draining) return c.drain(op.result);
         if (op.result <= 0) return c.close(); // end of stream or reset
         c.in_len += @intCast(op.result);
         c.parseNext();
@@ -352,6 +357,23 @@ pub const Conn = struct {
                 c.station.enqueue(c);
             },
         }
+    }
+
+    /// Bytes a draining connection reads before it closes anyway.
+    const drain_limit: u32 = 1 << 20;
+
+    fn drain(c: *Conn, result: i32) void {
+        if (result <= 0) return c.close();
+        c.in_len +|= @intCast(result);
+        if (c.in_len >= drain_limit) return c.close();
+        c.readToDrop();
+    }
+
+    fn readToDrop(c: *Conn) void {
+        assert(c.state == .draining and !c.receiving);
+        c.recv_op.buf = c.in;
+        c.receiving = true;
+        c.station.loop.submit(&c.recv_op);
     }
 
     fn reject(c: *Conn, status: u16) void {
@@ -428,7 +450,12 @@ pub const Conn = struct {
         }
         if (c.close_after_send) {
             c.close_after_send = false;
-            return c.close();
+            if (c.state != .closing or c.receiving) return c.close();
+            // Our answer is out: shut our side, then drain (see State).
+            socket.shutdownWrite(c.reg.socket) catch return c.close();
+            c.state = .draining;
+            c.in_len = 0;
+            return c.readToDrop();
         }
         if (c.state == .reading and !c.receiving) c.parseNext();
     }

@@ -7,7 +7,15 @@
 import { lib } from "../ffi/library.ts";
 import { AvxError } from "../errors.ts";
 import { created, type Handle } from "../resource.ts";
-import { ADDRESS_LEN, checkNetPermission, checkPort, decodeAddress, ipBytes, literalHost, type NetAddr } from "./addr.ts";
+import {
+  ADDRESS_LEN,
+  checkNetPermission,
+  checkPort,
+  decodeAddress,
+  ipBytes,
+  literalHost,
+  type NetAddr,
+} from "./addr.ts";
 import type { ServeWorkerReport, ServeWorkerStart } from "./serve_worker.ts";
 
 /**
@@ -84,7 +92,10 @@ export async function serve(options: ServeOptions, moduleUrl: string | URL, expo
   const what = "serve";
   const host = literalHost(options.hostname ?? "0.0.0.0", what);
   if (host === undefined) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: hostname must be an IP literal or localhost, got ${options.hostname}`);
+    throw new AvxError(
+      "INVALID_ARGUMENT",
+      `${what}: hostname must be an IP literal or localhost, got ${options.hostname}`,
+    );
   }
   const port = checkPort(options.port ?? 0, what, true);
   const protocol = options.protocol ?? "http";
@@ -111,7 +122,16 @@ export async function serve(options: ServeOptions, moduleUrl: string | URL, expo
   checkNetPermission(host, port, what);
   const ip = ipBytes(host);
   const h = created(
-    lib().avx_serve_new(ip, ip.length, port, 1024, options.reusePort ? 1 : 0, protocol === "tcp" ? 1 : 0, workers, maxBody || 1),
+    lib().avx_serve_new(
+      ip,
+      ip.length,
+      port,
+      1024,
+      options.reusePort ? 1 : 0,
+      protocol === "tcp" ? 1 : 0,
+      workers,
+      maxBody || 1,
+    ),
     what,
   );
   const server = new Server(h, protocol);

@@ -63,7 +63,9 @@ async function main(start: ServeWorkerStart): Promise<void> {
   try {
     const mod = await import(start.moduleUrl);
     handler = mod[start.exportName];
-    if (typeof handler !== "function") throw new TypeError(`${start.moduleUrl} has no function export ${start.exportName}`);
+    if (typeof handler !== "function") {
+      throw new TypeError(`${start.moduleUrl} has no function export ${start.exportName}`);
+    }
   } catch (e) {
     scope.postMessage({ type: "failed", message: (e as Error).message });
     return;
@@ -230,7 +232,9 @@ class Station {
       body = init.body ?? "";
       close = init.close === true;
     } else if (reply !== undefined) {
-      throw new TypeError(`serve: a handler returned ${typeof reply}; return a string, bytes, a Response or {status, headers, body}`);
+      throw new TypeError(
+        `serve: a handler returned ${typeof reply}; return a string, bytes, a Response or {status, headers, body}`,
+      );
     }
     if (!Number.isInteger(status) || status < 100 || status > 999) status = 500;
     const pairs: Iterable<[string, string]> = headers instanceof Headers

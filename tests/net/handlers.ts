@@ -26,12 +26,16 @@ export function routes(req: HttpRequest): HttpReply | Response {
       return new Response("from a Response", { status: 201, headers: { "x-kind": "response" } });
     case "/throw":
       throw new Error("handler failure");
+    case "/big":
+      return { body: BIG };
     case "/bad-header":
       return { headers: { "x-bad": "a\r\nb" }, body: "nope" };
     default:
       return { status: 404, body: `no ${req.pathname}\n` };
   }
 }
+
+const BIG = new Uint8Array(64 * 1024).fill(97);
 
 export async function tcpEcho(conn: TcpStream): Promise<void> {
   const buf = new Uint8Array(16 * 1024);
