@@ -129,7 +129,8 @@ export interface HttpReplyInit {
 }
 
 /**
- * The function a handler module exports for {@link serve} (HTTP).
+ * The function a handler module exports for {@link serve} (HTTP). `context`
+ * is the server's `context` option, cloned into this worker.
  *
  * @example
  * ```ts
@@ -137,7 +138,7 @@ export interface HttpReplyInit {
  * export const hello: HttpHandler = () => "Hello, World!";
  * ```
  */
-export type HttpHandler = (req: HttpRequest) => HttpReply | Promise<HttpReply>;
+export type HttpHandler = (req: HttpRequest, context?: unknown) => HttpReply | Promise<HttpReply>;
 
 /** Method names by native id. @internal */
 export function methodName(id: number, bytes: Uint8Array, start: number, len: number): string {

@@ -42,6 +42,12 @@ export interface ServeOptions {
   reusePort?: boolean;
   /** Shut the server down when aborted. */
   signal?: AbortSignal;
+  /**
+   * A value (structured-cloned) each worker passes to the handler as its
+   * second argument: handles of shared channels, locks and counters, so
+   * every worker uses the same ones.
+   */
+  context?: unknown;
 }
 
 /**
@@ -143,6 +149,7 @@ export async function serve(options: ServeOptions, moduleUrl: string | URL, expo
       exportName,
       protocol,
       maxRequest: MAX_HEAD + (maxBody || 1) + MAX_FRAMING,
+      context: options.context,
     });
   } catch (e) {
     await server.shutdown();

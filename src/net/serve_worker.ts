@@ -20,6 +20,7 @@ export interface ServeWorkerStart {
   exportName: string;
   protocol: "http" | "tcp";
   maxRequest: number;
+  context: unknown;
 }
 
 /** What a worker posts back. @internal */
@@ -59,7 +60,7 @@ function turnEventLoop(): Promise<void> {
 
 async function main(start: ServeWorkerStart): Promise<void> {
   const l = lib();
-  let handler: (arg: never) => unknown;
+  let handler: (...args: never[]) => unknown;
   try {
     const mod = await import(start.moduleUrl);
     handler = mod[start.exportName];
@@ -96,8 +97,8 @@ async function main(start: ServeWorkerStart): Promise<void> {
 class Station {
   readonly #server: number;
   readonly #index: number;
-  readonly #handler: (arg: never) => unknown;
-  readonly #tcp: boolean;
+  readonly #handler: (...args: never[]) => unknown;
+  readonly #context: unknown;
   readonly #batch: Uint8Array;
   readonly #batchView: DataView;
   #out = new Uint8Array(64 * 1024);
@@ -105,11 +106,11 @@ class Station {
   #outLen = 0;
   #pending = 0;
 
-  constructor(start: ServeWorkerStart, handler: (arg: never) => unknown) {
+  constructor(start: ServeWorkerStart, handler: (...args: never[]) => unknown) {
     this.#server = start.server;
     this.#index = start.index;
     this.#handler = handler;
-    this.#tcp = start.protocol === "tcp";
+    this.#context = start.context;
     this.#batch = new Uint8Array(start.maxRequest + 64 * 1024);
     this.#batchView = new DataView(this.#batch.buffer);
   }
@@ -171,7 +172,7 @@ class Station {
   #request(id: number, req: HttpRequest): void {
     let reply: unknown;
     try {
-      reply = (this.#handler as HttpHandler)(req);
+      reply = (this.#handler as unknown as HttpHandler)(req, this.#context);
     } catch (e) {
       return this.#fail(id, e);
     }
@@ -205,7 +206,7 @@ class Station {
     const conn = wrapOwned(() => new TcpStream(), handle);
     this.#pending++;
     Promise.resolve()
-      .then(() => (this.#handler as (c: TcpStream) => unknown)(conn))
+      .then(() => (this.#handler as unknown as (c: TcpStream, context: unknown) => unknown)(conn, this.#context))
       .catch((e) => console.error("avx serve: connection handler failed:", e))
       .finally(() => {
         this.#pending--;
