@@ -242,3 +242,55 @@ Deno.test("serve: shutdown closes connections and ends finished; the port is fre
   await using again = await serve({ hostname: HOST, port, workers: 1 }, HANDLERS);
   assert.equal(again.addr.port, port);
 });
+
+/** Socket descriptors of this process (`ls -l /proc/PID/fd`). */
+async function openSockets(): Promise<number> {
+  const out = await new Deno.Command("ls", { args: ["-l", `/proc/${Deno.pid}/fd`], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.includes("socket:")).length;
+}
+
+Deno.test("serve: 10,000 idle keep-alive connections, then all gone with their descriptors", async () => {
+  const count = 10_000;
+  await using server = await start();
+  const sockets = await openSockets();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      new URL("./net/idle_clients.ts", import.meta.url).pathname,
+      HOST,
+      String(server.addr.port),
+      String(count),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let said = "";
+  while (!said.includes("open")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    said += value;
+  }
+  assert.match(said, new RegExp(`open ${count}`));
+  const m = server.metrics();
+  assert.equal(m.open, count);
+  assert.equal(m.responses, count);
+  assert.equal((await openSockets()) - sockets, count);
+  // The server still answers while holding them (a client that closes:
+  // fetch would keep its connection in a pool).
+  assert.match(await raw(server, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), /Hello, World!$/);
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("close\n"));
+  await writer.close();
+  while (!said.includes("closed")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    said += value;
+  }
+  assert.equal((await child.status).code, 0);
+  for (let i = 0; i < 300 && server.metrics().open > 0; i++) await delay(10);
+  assert.equal(server.metrics().open, 0);
+  assert.equal(await openSockets(), sockets);
+});
