@@ -262,7 +262,6 @@ pub const Sock = struct {
         return token;
     }
 
-
     // ----------------------------------------------------------- writes
 
     /// Bytes sent at once (maybe fewer than `buf.len`), or a negative code

@@ -18,6 +18,7 @@
 //! Everything here runs on the station's thread except `close` (any
 //! thread: sets a flag and wakes the loops).
 const std = @import("std");
+const builtin = @import("builtin");
 const assert = std.debug.assert;
 const reactor = @import("../reactor/reactor.zig");
 const socket = reactor.socket;
@@ -126,6 +127,9 @@ pub const Station = struct {
         try st.loop.init();
         st.started = true;
         if (st.server.closed.load(.acquire)) return;
+        // IOCP ties a socket to one port for life: on Windows only the
+        // first station can take the listener (and so every connection).
+        if (builtin.os.tag == .windows and st.index != 0) return;
         st.listen_reg = .{ .socket = st.server.listener };
         st.loop.register(&st.listen_reg) catch |e| {
             st.loop.deinit();
