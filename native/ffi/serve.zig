@@ -99,16 +99,19 @@ export fn avx_serve_start(h: f64, index: u32) i32 {
 
 /// Poll station `index` for up to `timeout_ms` unless something is ready;
 /// write ready records into `buf`. The number of records, 0, or `closed`
-/// once the server is closed (then call `avx_serve_stop`).
+/// once the server is closed (then call `avx_serve_stop`): a server that is
+/// shutting down does not wait for busy connections to go idle.
 export fn avx_serve_next(h: f64, index: u32, buf: ?[*]u8, cap: u32, timeout_ms: f64) i32 {
     const st = stationOf(h, index) catch |err| return abi.fail(err);
     if (!st.started) return Code.invalid_state.int();
     const out = abi.bytesMut(buf, cap) catch |err| return abi.fail(err);
     if (!(timeout_ms >= 0)) return Code.invalid_argument.int();
     const timeout_ns: u64 = @intFromFloat(@min(timeout_ms, 60_000) * std.time.ns_per_ms);
+    // Closed: the worker stops its station, which closes every connection
+    // (requests not yet handed over are dropped with them).
+    if (st.server.closed.load(.acquire)) return Code.closed.int();
     const now_s: u64 = @intCast(@max(0, std.time.timestamp()));
-    const ready = st.poll(timeout_ns, now_s);
-    if (ready == 0 and st.server.closed.load(.acquire)) return Code.closed.int();
+    _ = st.poll(timeout_ns, now_s);
     var off: u32 = 0;
     var count: i32 = 0;
     while (st.take()) |item| {

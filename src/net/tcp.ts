@@ -204,6 +204,7 @@ export class TcpListener extends Resource implements AsyncIterable<TcpStream> {
     this[Symbol.dispose]();
   }
 
+  /** Close the socket natively before the reference goes (other isolates' handles then see `CLOSED`). */
   protected override beforeDispose(): void {
     lib().avx_net_close(this.handle);
   }
@@ -343,6 +344,7 @@ export class TcpStream extends Resource {
     this[Symbol.dispose]();
   }
 
+  /** Close the socket natively before the reference goes (other isolates' handles then see `CLOSED`). */
   protected override beforeDispose(): void {
     lib().avx_net_close(this.handle);
   }

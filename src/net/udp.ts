@@ -186,6 +186,7 @@ export class UdpSocket extends Resource implements AsyncIterable<[Uint8Array, Ne
     this[Symbol.dispose]();
   }
 
+  /** Close the socket natively before the reference goes (other isolates' handles then see `CLOSED`). */
   protected override beforeDispose(): void {
     lib().avx_net_close(this.handle);
   }
