@@ -294,3 +294,33 @@ Deno.test("serve: 10,000 idle keep-alive connections, then all gone with their d
   assert.equal(server.metrics().open, 0);
   assert.equal(await openSockets(), sockets);
 });
+
+Deno.test("serve: shutdown while clients hammer it finishes promptly", async () => {
+  const server = await start();
+  const port = server.addr.port;
+  let stop = false;
+  const clients = Array.from({ length: 10 }, async () => {
+    const conn = await Deno.connect({ hostname: HOST, port });
+    const req = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    const buf = new Uint8Array(1024);
+    try {
+      while (!stop) {
+        await conn.write(req);
+        if (await conn.read(buf) === null) break;
+      }
+    } catch {
+      // reset by the shutdown: expected
+    } finally {
+      conn.close();
+    }
+  });
+  await delay(200);
+  assert.ok(server.metrics().responses > 0);
+  const t0 = performance.now();
+  await server.shutdown();
+  stop = true;
+  await Promise.all(clients);
+  assert.ok(performance.now() - t0 < 1900, "shutdown waited for the timeout instead of stopping");
+  await using again = await serve({ hostname: HOST, port, workers: 1 }, HANDLERS);
+  assert.equal(again.addr.port, port);
+});
