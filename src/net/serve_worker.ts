@@ -32,6 +32,22 @@ const TEXT_PLAIN = [["content-type", "text/plain;charset=UTF-8"]] as [string, st
 const OCTETS = [["content-type", "application/octet-stream"]] as [string, string][];
 const NONE: [string, string][] = [];
 
+/** A header block in the record format, for the fixed header lists above. */
+function block(pairs: [string, string][]): Uint8Array {
+  const parts: number[] = [];
+  for (const [k, v] of pairs) {
+    const kb = encoder.encode(k);
+    const vb = encoder.encode(v);
+    parts.push(kb.length & 0xff, kb.length >> 8, vb.length & 0xff, vb.length >> 8, ...kb, ...vb);
+  }
+  return new Uint8Array(parts);
+}
+const FIXED_BLOCKS = new Map<[string, string][], Uint8Array>([
+  [TEXT_PLAIN, block(TEXT_PLAIN)],
+  [OCTETS, block(OCTETS)],
+  [NONE, block(NONE)],
+]);
+
 interface Scope {
   onmessage: ((e: MessageEvent<ServeWorkerStart>) => void) | null;
   postMessage(message: ServeWorkerReport): void;
@@ -238,6 +254,8 @@ class Station {
       );
     }
     if (!Number.isInteger(status) || status < 100 || status > 999) status = 500;
+    const fixed = FIXED_BLOCKS.get(headers as [string, string][]);
+    if (fixed !== undefined) return this.#replyFixed(id, status, fixed, body, close);
     const pairs: Iterable<[string, string]> = headers instanceof Headers
       ? headers
       : Array.isArray(headers)
@@ -272,6 +290,29 @@ class Station {
     v.setUint16(at + 4, status, true);
     v.setUint16(at + 6, close ? 1 : 0, true);
     v.setUint32(at + 8, headersLen, true);
+    v.setUint32(at + 12, bodyLen, true);
+    this.#outLen = (p + bodyLen + 3) & ~3;
+  }
+
+  /** `#reply` for a header block encoded once (the common replies). */
+  #replyFixed(id: number, status: number, headers: Uint8Array, body: string | Uint8Array, close: boolean): void {
+    this.#reserve(16 + headers.length + (typeof body === "string" ? 3 * body.length : body.length) + 4);
+    const out = this.#out;
+    const v = this.#outView;
+    const at = this.#outLen;
+    out.set(headers, at + 16);
+    const p = at + 16 + headers.length;
+    let bodyLen: number;
+    if (typeof body === "string") {
+      bodyLen = encoder.encodeInto(body, out.subarray(p)).written;
+    } else {
+      out.set(body, p);
+      bodyLen = body.length;
+    }
+    v.setUint32(at, id, true);
+    v.setUint16(at + 4, status, true);
+    v.setUint16(at + 6, close ? 1 : 0, true);
+    v.setUint32(at + 8, headers.length, true);
     v.setUint32(at + 12, bodyLen, true);
     this.#outLen = (p + bodyLen + 3) & ~3;
   }
