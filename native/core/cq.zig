@@ -39,6 +39,12 @@ comptime {
 
 pub const Callback = *const fn () callconv(.c) void;
 
+/// How a post ends the owner's blocking call (see `Cq.interrupt`).
+pub const Interrupt = struct {
+    context: *anyopaque,
+    wake: *const fn (context: *anyopaque) void,
+};
+
 pub const Cq = struct {
     /// Completions pushed by granting threads, newest first.
     done: std.atomic.Value(?*Waiter) = .init(null),
@@ -62,6 +68,11 @@ pub const Cq = struct {
     in_call: std.atomic.Value(u32) = .init(0),
     /// Set by `quiesce`: the doorbell makes no more calls.
     muted: std.atomic.Value(u32) = .init(0),
+    /// Set while the owner isolate blocks in a native call that a
+    /// completion should end (a server station polling its reactor): every
+    /// post also calls it. The doorbell cannot do that job, since its
+    /// callback waits for the isolate's event loop.
+    interrupt: std.atomic.Value(?*const Interrupt) = .init(null),
 
     // Everything below belongs to the owner isolate's thread.
     gen: u16 = 1,
@@ -82,12 +93,27 @@ pub const Cq = struct {
             w.cq_next = head;
             head = cq.done.cmpxchgWeak(head, w, .seq_cst, .monotonic) orelse break;
         }
+        // Pairs with `block`: either the owner sees our push before it
+        // blocks, or we see its interrupt and wake it.
+        if (cq.interrupt.load(.seq_cst)) |i| i.wake(i.context);
         // Pairs with `arm`: either the isolate sees our push, or we see it
         // armed and ring.
         if (cq.armed.swap(0, .seq_cst) == 1) {
             cq.bell.store(1, .seq_cst);
             futex.wakeOne(&cq.bell);
         }
+    }
+
+    /// The owner is about to block in a native call that `i` can end:
+    /// returns true when completions are already waiting (do not block).
+    /// Call `unblock` after the call.
+    pub fn block(cq: *Cq, i: *const Interrupt) bool {
+        cq.interrupt.store(i, .seq_cst);
+        return cq.ready_head != null or cq.done.load(.seq_cst) != null;
+    }
+
+    pub fn unblock(cq: *Cq) void {
+        cq.interrupt.store(null, .seq_cst);
     }
 
     /// The isolate goes idle. Returns true when completions are already

@@ -5,7 +5,7 @@
 //! `next` writes records into the caller's buffer (little-endian, each
 //! 8-aligned):
 //!
-//!   0  u8  kind: 1 request, 2 connection (raw TCP)
+//!   0  u8  kind: 1 request
 //!   1  u8  method id (native/http/parser.zig Method)
 //!   2  u8  flags: bit 0 keep-alive, bit 1 HTTP/1.0
 //!   4  u32 connection id (request)
@@ -14,7 +14,7 @@
 //!   16 u16 header count    18 u16 0
 //!   20 u32 header block length
 //!   24 u32 body length     28 u32 0
-//!   32 f64 TcpStream handle (connection records only; else 0)
+//!   32 u64 0
 //!   40 method, target, header block (u16 name length, u16 value length,
 //!      name, value; repeated), body
 //!
@@ -51,11 +51,11 @@ fn stationOf(h: f64, index: u32) error{ InvalidHandle, WrongKind, InvalidArgumen
     return &s.stations[index];
 }
 
-/// A server listening on `ip`:`port` for `stations` workers. `protocol`:
-/// 0 HTTP/1.1, 1 raw TCP. `flags` bit 0: SO_REUSEPORT. `max_body`: bytes
-/// (0: the parser's default). Its handle, or NaN (`avx_last_error`).
-export fn avx_serve_new(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u32, flags: u32, protocol: u32, stations: u32, max_body: u32) f64 {
-    if (protocol > 1 or backlog == 0 or backlog > 65535) return abi.failF64(error.InvalidArgument);
+/// An HTTP/1.1 server listening on `ip`:`port` for `stations` workers.
+/// `flags` bit 0: SO_REUSEPORT. `max_body`: bytes (0: the parser's
+/// default). Its handle, or NaN (`avx_last_error`).
+export fn avx_serve_new(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u32, flags: u32, stations: u32, max_body: u32) f64 {
+    if (backlog == 0 or backlog > 65535) return abi.failF64(error.InvalidArgument);
     if (stations == 0 or stations > server_mod.max_stations) return abi.failF64(error.InvalidArgument);
     var limits: parser.Limits = .{};
     if (max_body != 0) {
@@ -71,7 +71,7 @@ export fn avx_serve_new(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u
         code_mod.last_error = Errno.fromError(e).code();
         return std.math.nan(f64);
     };
-    const s = Server.create(fd, @enumFromInt(protocol), stations, limits) catch |err| {
+    const s = Server.create(fd, stations, limits) catch |err| {
         socket.close(fd);
         return abi.failF64(err);
     };
@@ -97,11 +97,12 @@ export fn avx_serve_start(h: f64, index: u32) i32 {
     return 0;
 }
 
-/// Poll station `index` for up to `timeout_ms` unless something is ready;
+/// Poll station `index` for up to `timeout_ms` unless something is ready
+/// or (with `q` > 0) a completion arrives in the caller's queue `q`;
 /// write ready records into `buf`. The number of records, 0, or `closed`
 /// once the server is closed (then call `avx_serve_stop`): a server that is
 /// shutting down does not wait for busy connections to go idle.
-export fn avx_serve_next(h: f64, index: u32, buf: ?[*]u8, cap: u32, timeout_ms: f64) i32 {
+export fn avx_serve_next(h: f64, index: u32, buf: ?[*]u8, cap: u32, timeout_ms: f64, q: f64) i32 {
     const st = stationOf(h, index) catch |err| return abi.fail(err);
     if (!st.started) return Code.invalid_state.int();
     const out = abi.bytesMut(buf, cap) catch |err| return abi.fail(err);
@@ -111,44 +112,35 @@ export fn avx_serve_next(h: f64, index: u32, buf: ?[*]u8, cap: u32, timeout_ms: 
     // (requests not yet handed over are dropped with them).
     if (st.server.closed.load(.acquire)) return Code.closed.int();
     const now_s: u64 = @intCast(@max(0, std.time.timestamp()));
-    _ = st.poll(timeout_ns, now_s);
+    const cq: ?*abi.Cq = if (q == 0) null else abi.queue(q) catch |err| return abi.fail(err);
+    var wait_ns = timeout_ns;
+    if (cq) |c| {
+        if (c.block(&st.interrupt)) wait_ns = 0;
+    }
+    _ = st.poll(wait_ns, now_s);
+    if (cq) |c| c.unblock();
     var off: u32 = 0;
     var count: i32 = 0;
-    while (st.take()) |item| {
-        const n = writeRecord(out[off..], item) orelse {
+    while (st.take()) |c| {
+        const n = writeRecord(out[off..], c) orelse {
             if (count == 0) {
                 // Cannot happen with a buffer of `limits.maxRequest()` and
-                // more; answer rather than stall.
-                if (item == .request) item.request.close();
+                // more; close rather than stall.
+                c.close();
                 continue;
             }
-            st.untake(item);
+            st.untake(c);
             break;
         };
-        if (n == 0) continue; // a raw connection that could not be wrapped
         off += n;
         count += 1;
     }
     return count;
 }
 
-fn writeRecord(out: []u8, item: server_mod.Ready) ?u32 {
-    switch (item) {
-        .connection => |fd| {
-            if (out.len < record_head) return null;
-            const d = driver.running() catch {
-                socket.close(fd);
-                return 0;
-            };
-            const handle = net.register(d, fd, .tcp_stream);
-            if (std.math.isNan(handle)) return 0;
-            @memset(out[0..record_head], 0);
-            out[0] = 2;
-            std.mem.writeInt(u32, out[8..12], record_head, .little);
-            std.mem.writeInt(u64, out[32..40], @bitCast(handle), .little);
-            return record_head;
-        },
-        .request => |c| {
+fn writeRecord(out: []u8, c: *server_mod.Conn) ?u32 {
+    {
+        {
             const r = &c.request;
             var headers_len: u32 = 0;
             for (r.headerList()) |hd| headers_len += 4 + @as(u32, @intCast(hd.name.len + hd.value.len));
@@ -179,7 +171,7 @@ fn writeRecord(out: []u8, item: server_mod.Ready) ?u32 {
             p = put(out, p, r.body);
             std.debug.assert(p == raw);
             return total;
-        },
+        }
     }
 }
 

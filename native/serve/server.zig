@@ -27,10 +27,14 @@ const Loop = reactor.Loop;
 const Op = reactor.Op;
 const Registration = reactor.Registration;
 const http = @import("../http/all.zig");
+const Interrupt = @import("../core/cq.zig").Interrupt;
+
+fn wakeLoop(context: *anyopaque) void {
+    const loop: *Loop = @ptrCast(@alignCast(context));
+    loop.wake();
+}
 const parser = http.parser;
 const response = http.response;
-
-pub const Protocol = enum(u8) { http, tcp };
 
 pub const max_stations: u32 = 64;
 const initial_in: u32 = 4096;
@@ -52,7 +56,6 @@ pub const Metrics = struct {
 
 pub const Server = struct {
     listener: Socket,
-    protocol: Protocol,
     limits: parser.Limits,
     stations: []Station,
     closed: std.atomic.Value(bool) = .init(false),
@@ -61,12 +64,12 @@ pub const Server = struct {
     listener_closed: std.atomic.Value(bool) = .init(false),
     metrics: Metrics = .{},
 
-    pub fn create(listener: Socket, protocol: Protocol, stations: u32, limits: parser.Limits) error{ OutOfMemory, InvalidArgument }!*Server {
+    pub fn create(listener: Socket, stations: u32, limits: parser.Limits) error{ OutOfMemory, InvalidArgument }!*Server {
         if (stations == 0 or stations > max_stations) return error.InvalidArgument;
         const s = try alloc.create(Server);
         errdefer alloc.destroy(s);
         const list = try alloc.alloc(Station, stations);
-        s.* = .{ .listener = listener, .protocol = protocol, .limits = limits, .stations = list };
+        s.* = .{ .listener = listener, .limits = limits, .stations = list };
         for (list, 0..) |*st, i| st.* = .{ .server = s, .index = @intCast(i) };
         return s;
     }
@@ -94,13 +97,6 @@ pub const Server = struct {
     }
 };
 
-/// What `next` hands to JavaScript.
-pub const Ready = union(enum) {
-    request: *Conn,
-    /// Raw TCP: a connection for a `TcpStream` handler.
-    connection: Socket,
-};
-
 pub const Station = struct {
     server: *Server,
     index: u32,
@@ -115,16 +111,17 @@ pub const Station = struct {
     free_slot: ?u32 = null,
     ready_head: ?*Conn = null,
     ready_tail: ?*Conn = null,
-    /// Raw TCP connections accepted and not yet handed over.
-    handoff: std.ArrayListUnmanaged(Socket) = .empty,
     date: response.Date = response.Date.init(0),
     conns: u32 = 0,
+    /// Lets a completion posted to the worker's queue end the poll.
+    interrupt: Interrupt = .{ .context = undefined, .wake = wakeLoop },
 
     const Slot = struct { conn: ?*Conn, gen: u32, next_free: ?u32 };
 
     pub fn start(st: *Station) socket.Error!void {
         assert(!st.started);
         try st.loop.init();
+        st.interrupt.context = &st.loop;
         st.started = true;
         if (st.server.closed.load(.acquire)) return;
         // IOCP ties a socket to one port for life: on Windows only the
@@ -148,15 +145,12 @@ pub const Station = struct {
         if (!st.started) return;
         st.stopListening();
         for (st.slots.items) |slot| if (slot.conn) |c| c.close();
-        for (st.handoff.items) |fd| socket.close(fd);
-        st.handoff.clearRetainingCapacity();
         // Callbacks of the cancelled ops free the connections.
         var rounds: u32 = 0;
         while ((st.conns > 0 or st.accepting) and rounds < 1000) : (rounds += 1) _ = st.loop.poll(0);
         assert(st.conns == 0);
         st.loop.deinit();
         st.slots.deinit(alloc);
-        st.handoff.deinit(alloc);
         st.started = false;
     }
 
@@ -174,37 +168,31 @@ pub const Station = struct {
         assert(st.started);
         _ = st.date.update(now_s);
         if (st.server.closed.load(.acquire)) st.stopListening();
-        const busy = st.ready_head != null or st.handoff.items.len > 0;
+        const busy = st.ready_head != null;
         _ = st.loop.poll(if (busy) 0 else timeout_ns);
-        var n: u32 = @intCast(st.handoff.items.len);
+        var n: u32 = 0;
         var c = st.ready_head;
         while (c) |conn| : (c = conn.next_ready) n += 1;
         return n;
     }
 
-    /// The next ready item, or null.
-    pub fn take(st: *Station) ?Ready {
-        if (st.handoff.pop()) |fd| return .{ .connection = fd };
+    /// The next connection with a request ready, or null.
+    pub fn take(st: *Station) ?*Conn {
         const c = st.ready_head orelse return null;
         st.ready_head = c.next_ready;
         if (st.ready_head == null) st.ready_tail = null;
         c.next_ready = null;
         assert(c.state == .queued);
         c.state = .dispatched;
-        return .{ .request = c };
+        return c;
     }
 
-    /// Put back an item `take` gave (the batch buffer was full).
-    pub fn untake(st: *Station, item: Ready) void {
-        switch (item) {
-            .connection => |fd| st.handoff.append(alloc, fd) catch socket.close(fd),
-            .request => |c| {
-                c.state = .queued;
-                c.next_ready = st.ready_head;
-                st.ready_head = c;
-                if (st.ready_tail == null) st.ready_tail = c;
-            },
-        }
+    /// Put back what `take` gave (the batch buffer was full).
+    pub fn untake(st: *Station, c: *Conn) void {
+        c.state = .queued;
+        c.next_ready = st.ready_head;
+        st.ready_head = c;
+        if (st.ready_tail == null) st.ready_tail = c;
     }
 
     pub fn lookup(st: *Station, id: u32) ?*Conn {
@@ -261,10 +249,7 @@ fn onAccept(op: *Op) void {
         if (e == .EMFILE or e == .ENFILE or e == .ENOBUFS or e == .ENOMEM) return;
     } else {
         _ = st.server.metrics.accepted.fetchAdd(1, .monotonic);
-        switch (st.server.protocol) {
-            .tcp => st.handoff.append(alloc, op.accepted) catch socket.close(op.accepted),
-            .http => Conn.open(st, op.accepted) catch socket.close(op.accepted),
-        }
+        Conn.open(st, op.accepted) catch socket.close(op.accepted);
     }
     st.loop.submit(&st.accept_op);
     st.accepting = true;

@@ -17,6 +17,8 @@ import {
   type NetAddr,
 } from "./addr.ts";
 import type { ServeWorkerReport, ServeWorkerStart } from "./serve_worker.ts";
+import { listen, type TcpListener } from "./tcp.ts";
+import { AtomicCounter } from "../atomic/counter.ts";
 
 /**
  * Options of {@link serve}.
@@ -51,7 +53,8 @@ export interface ServeOptions {
 }
 
 /**
- * Counters of a server since it started.
+ * Counters of a server since it started. A raw TCP server (`protocol:
+ * "tcp"`) counts `accepted` and `open` only.
  *
  * @example
  * ```ts
@@ -126,30 +129,30 @@ export async function serve(options: ServeOptions, moduleUrl: string | URL, expo
     throw new AvxError("INVALID_ARGUMENT", `${what}: exportName must be a non-empty string`);
   }
   checkNetPermission(host, port, what);
-  const ip = ipBytes(host);
-  const h = created(
-    lib().avx_serve_new(
-      ip,
-      ip.length,
-      port,
-      1024,
-      options.reusePort ? 1 : 0,
-      protocol === "tcp" ? 1 : 0,
-      workers,
-      maxBody || 1,
-    ),
-    what,
-  );
-  const server = new Server(h, protocol);
+  let backend: Backend;
+  let tcp: ServeWorkerStart["tcp"];
+  if (protocol === "tcp") {
+    const t = new TcpBackend(listen({ hostname: host, port, reusePort: options.reusePort }));
+    backend = t;
+    tcp = { listener: t.listener.handle, accepted: t.accepted.handle, open: t.open.handle };
+  } else {
+    const ip = ipBytes(host);
+    backend = new NativeBackend(created(
+      lib().avx_serve_new(ip, ip.length, port, 1024, options.reusePort ? 1 : 0, workers, maxBody || 1),
+      what,
+    ));
+  }
+  const server = new Server(backend, protocol);
   try {
     await server.start(workers, {
-      server: h,
+      server: backend instanceof NativeBackend ? backend.handle : 0,
       index: 0,
       moduleUrl: url,
       exportName,
       protocol,
       maxRequest: MAX_HEAD + (maxBody || 1) + MAX_FRAMING,
       context: options.context,
+      tcp,
     });
   } catch (e) {
     await server.shutdown();
@@ -157,6 +160,63 @@ export async function serve(options: ServeOptions, moduleUrl: string | URL, expo
   }
   options.signal?.addEventListener("abort", () => server.shutdown(), { once: true });
   return server;
+}
+
+/** What a Server runs on: the native stations (HTTP) or a shared listener (TCP). */
+interface Backend {
+  addr(): NetAddr;
+  metrics(out: Float64Array): void;
+  close(): void;
+  release(): void;
+}
+
+class NativeBackend implements Backend {
+  constructor(readonly handle: Handle) {}
+
+  addr(): NetAddr {
+    const out = new Uint8Array(ADDRESS_LEN);
+    const r = lib().avx_serve_address(this.handle, out);
+    if (r < 0) throw AvxError.fromStatus(r, "Server.addr");
+    return decodeAddress(out, "tcp");
+  }
+
+  metrics(out: Float64Array): void {
+    lib().avx_serve_metrics(this.handle, out, out.length);
+  }
+
+  close(): void {
+    lib().avx_serve_close(this.handle);
+  }
+
+  release(): void {
+    lib().avx_handle_release(this.handle);
+  }
+}
+
+class TcpBackend implements Backend {
+  readonly accepted = new AtomicCounter(0);
+  readonly open = new AtomicCounter(0);
+
+  constructor(readonly listener: TcpListener) {}
+
+  addr(): NetAddr {
+    return this.listener.addr;
+  }
+
+  metrics(out: Float64Array): void {
+    out[0] = this.accepted.load();
+    out[4] = this.open.load();
+  }
+
+  close(): void {
+    // Every worker's accept rejects CLOSED: they close their connections.
+    this.listener.close();
+  }
+
+  release(): void {
+    this.accepted[Symbol.dispose]();
+    this.open[Symbol.dispose]();
+  }
 }
 
 /**
@@ -171,7 +231,7 @@ export async function serve(options: ServeOptions, moduleUrl: string | URL, expo
  * ```
  */
 export class Server implements AsyncDisposable {
-  readonly #handle: Handle;
+  readonly #backend: Backend;
   readonly #protocol: "http" | "tcp";
   readonly #workers: Worker[] = [];
   readonly #exited: Promise<void>[] = [];
@@ -180,8 +240,8 @@ export class Server implements AsyncDisposable {
   readonly #finished = Promise.withResolvers<void>();
 
   /** @internal Use {@link serve}. */
-  constructor(handle: Handle, protocol: "http" | "tcp") {
-    this.#handle = handle;
+  constructor(backend: Backend, protocol: "http" | "tcp") {
+    this.#backend = backend;
     this.#protocol = protocol;
   }
 
@@ -214,13 +274,7 @@ export class Server implements AsyncDisposable {
 
   /** The address it listens on. */
   get addr(): NetAddr {
-    if (this.#addr === undefined) {
-      const out = new Uint8Array(ADDRESS_LEN);
-      const r = lib().avx_serve_address(this.#handle, out);
-      if (r < 0) throw AvxError.fromStatus(r, "Server.addr");
-      this.#addr = decodeAddress(out, "tcp");
-    }
-    return this.#addr;
+    return this.#addr ??= this.#backend.addr();
   }
 
   /** `"http"` or `"tcp"`. */
@@ -236,7 +290,7 @@ export class Server implements AsyncDisposable {
   /** Counters since the server started. */
   metrics(): ServeMetrics {
     const out = new Float64Array(6);
-    if (this.#shutdown === undefined) lib().avx_serve_metrics(this.#handle, out, out.length);
+    if (this.#shutdown === undefined) this.#backend.metrics(out);
     return { accepted: out[0], requests: out[1], responses: out[2], rejected: out[3], open: out[4], dropped: out[5] };
   }
 
@@ -250,7 +304,7 @@ export class Server implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    lib().avx_serve_close(this.#handle);
+    this.#backend.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#exited),
@@ -258,7 +312,7 @@ export class Server implements AsyncDisposable {
     ]);
     clearTimeout(timer);
     for (const w of this.#workers) w.terminate();
-    lib().avx_handle_release(this.#handle);
+    this.#backend.release();
     this.#finished.resolve();
   }
 

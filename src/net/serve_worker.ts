@@ -8,8 +8,10 @@
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { AvxError } from "../errors.ts";
+import { completionQueue } from "../ffi/queue.ts";
 import { wrapOwned } from "../resource.ts";
-import { TcpStream } from "./tcp.ts";
+import { TcpListener, type TcpStream } from "./tcp.ts";
+import { AtomicCounter } from "../atomic/counter.ts";
 import { asciiString, type HttpHandler, type HttpReply, type HttpReplyInit, HttpRequest, methodName } from "./http.ts";
 
 /** What the owner posts to start a worker. @internal */
@@ -21,6 +23,8 @@ export interface ServeWorkerStart {
   protocol: "http" | "tcp";
   maxRequest: number;
   context: unknown;
+  /** Raw TCP: the shared listener, and the accepted / open counters. */
+  tcp?: { listener: number; accepted: number; open: number };
 }
 
 /** What a worker posts back. @internal */
@@ -74,6 +78,51 @@ function turnEventLoop(): Promise<void> {
   });
 }
 
+/**
+ * Raw TCP: accept from the shared listener (whichever worker waits gets
+ * the connection) and run the handler on each connection. The isolate
+ * never blocks in a native call, so its sockets complete through its
+ * completion queue like any other.
+ */
+async function serveTcp(
+  start: ServeWorkerStart,
+  tcp: NonNullable<ServeWorkerStart["tcp"]>,
+  handler: (...args: never[]) => unknown,
+): Promise<void> {
+  const listener = TcpListener.from(tcp.listener);
+  const accepted = AtomicCounter.from(tcp.accepted);
+  const open = AtomicCounter.from(tcp.open);
+  const conns = new Set<TcpStream>();
+  const running = new Set<Promise<void>>();
+  scope.postMessage({ type: "ready" });
+  try {
+    for await (const conn of listener) {
+      accepted.add(1);
+      open.add(1);
+      conns.add(conn);
+      const p: Promise<void> = Promise.resolve()
+        .then(() => (handler as unknown as (c: TcpStream, context: unknown) => unknown)(conn, start.context))
+        .then(() => {}, (e) => console.error("avx serve: connection handler failed:", e))
+        .finally(() => {
+          conns.delete(conn);
+          running.delete(p);
+          conn.close();
+          open.add(-1);
+        });
+      running.add(p);
+    }
+  } finally {
+    // The listener was closed: the server is shutting down.
+    for (const c of conns) c.close();
+    await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 1000))]);
+    listener.close();
+    accepted[Symbol.dispose]();
+    open[Symbol.dispose]();
+    scope.postMessage({ type: "exited" });
+    scope.close();
+  }
+}
+
 async function main(start: ServeWorkerStart): Promise<void> {
   const l = lib();
   let handler: (...args: never[]) => unknown;
@@ -87,6 +136,7 @@ async function main(start: ServeWorkerStart): Promise<void> {
     scope.postMessage({ type: "failed", message: (e as Error).message });
     return;
   }
+  if (start.tcp !== undefined) return await serveTcp(start, start.tcp, handler);
   const retained = l.avx_handle_retain(start.server, Kind.server);
   if (retained < 0) {
     scope.postMessage({ type: "failed", message: AvxError.fromStatus(retained, "serve worker").message });
@@ -133,12 +183,28 @@ class Station {
 
   async run(): Promise<void> {
     const l = lib();
+    const q = completionQueue();
     let sinceTurn = 0;
     for (;;) {
-      // With replies pending, poll briefly so their promises get the
-      // event loop; otherwise block until something arrives.
-      const timeout = this.#pending > 0 ? 1 : 50;
-      const n = l.avx_serve_next(this.#server, this.#index, this.#batch, this.#batch.length, timeout);
+      // Completions of this isolate's other waits (sockets of raw TCP
+      // handlers, timers, channels) are drained here with one fast call,
+      // since the doorbell's callback only runs when the event loop is
+      // idle, which a busy station loop seldom is. What they resolved runs
+      // before the next poll blocks.
+      if (q.pending > 0) {
+        const before = q.pending;
+        q.drain();
+        if (q.pending !== before) {
+          await turnEventLoop();
+          this.#flush();
+        }
+      }
+      // With replies pending, poll briefly so promises waiting on Deno's
+      // own I/O and timers get the event loop; otherwise block until
+      // something arrives.
+      const timeout = this.#pending > 0 ? 20 : 50;
+      // A completion posted to this isolate's queue ends the wait too.
+      const n = l.avx_serve_next(this.#server, this.#index, this.#batch, this.#batch.length, timeout, q.id);
       if (n === CLOSED) break;
       if (n < 0) throw AvxError.fromStatus(n, "serve: next");
       this.#dispatch(n);
@@ -162,9 +228,7 @@ class Station {
     for (let i = 0; i < n; i++) {
       const kind = b[off];
       const len = v.getUint32(off + 8, true);
-      if (kind === 2) {
-        this.#connection(v.getFloat64(off + 32, true));
-      } else {
+      if (kind === 1) {
         const id = v.getUint32(off + 4, true);
         const methodLen = v.getUint16(off + 12, true);
         const targetLen = v.getUint16(off + 14, true);
@@ -216,18 +280,6 @@ class Station {
   #fail(id: number, e: unknown): void {
     console.error("avx serve: handler failed:", e);
     this.#reply(id, { status: 500, body: "Internal Server Error\n" });
-  }
-
-  #connection(handle: number): void {
-    const conn = wrapOwned(() => new TcpStream(), handle);
-    this.#pending++;
-    Promise.resolve()
-      .then(() => (this.#handler as unknown as (c: TcpStream, context: unknown) => unknown)(conn, this.#context))
-      .catch((e) => console.error("avx serve: connection handler failed:", e))
-      .finally(() => {
-        this.#pending--;
-        conn.close();
-      });
   }
 
   /** Encode a reply record into the out buffer. */

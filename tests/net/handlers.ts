@@ -1,5 +1,5 @@
 // Handler modules of tests/serve_test.ts, run in the server's workers.
-import type { HttpReply, HttpRequest, TcpStream } from "../../mod.ts";
+import { AtomicCounter, type HttpReply, type HttpRequest, sleep, type TcpStream } from "../../mod.ts";
 
 export default function hello(): HttpReply {
   return "Hello, World!";
@@ -47,3 +47,18 @@ export async function tcpEcho(conn: TcpStream): Promise<void> {
 }
 
 export const notAFunction = 42;
+
+/** Waits on an avx timer (a completion through this worker's queue) before replying. */
+export async function avxSleep(): Promise<HttpReply> {
+  await sleep(1);
+  return "slept";
+}
+
+/** Counts its request, then waits (up to 10 s) until `expect` requests arrived. */
+export async function gather(_req: HttpRequest, context?: unknown): Promise<HttpReply> {
+  const { arrived, expect } = context as { arrived: number; expect: number };
+  using counter = AtomicCounter.from(arrived);
+  counter.add(1);
+  for (let i = 0; i < 1000 && counter.load() < expect; i++) await sleep(10);
+  return counter.load() >= expect ? `all ${expect} arrived` : `only ${counter.load()} arrived`;
+}
