@@ -28,7 +28,10 @@ export interface ServeWorkerStart {
 }
 
 /** What a worker posts back. @internal */
-export type ServeWorkerReport = { type: "ready" } | { type: "failed"; message: string } | { type: "exited" };
+export type ServeWorkerReport =
+  | { type: "ready"; queue: number }
+  | { type: "failed"; message: string }
+  | { type: "exited" };
 
 const CLOSED = -3;
 const encoder = new TextEncoder();
@@ -94,7 +97,7 @@ async function serveTcp(
   const open = AtomicCounter.from(tcp.open);
   const conns = new Set<TcpStream>();
   const running = new Set<Promise<void>>();
-  scope.postMessage({ type: "ready" });
+  scope.postMessage({ type: "ready", queue: completionQueue().id });
   try {
     for await (const conn of listener) {
       accepted.add(1);
@@ -118,9 +121,24 @@ async function serveTcp(
     listener.close();
     accepted[Symbol.dispose]();
     open[Symbol.dispose]();
+    await quiesce();
+    channel.port1.close();
     scope.postMessage({ type: "exited" });
     scope.close();
   }
+}
+
+/**
+ * Mute this isolate's doorbell, close its queue (cancelling what still
+ * waits) and turn the event loop until the doorbell thread has ended: a
+ * doorbell calling into an isolate that has closed crashes the process.
+ */
+async function quiesce(): Promise<void> {
+  const l = lib();
+  const q = completionQueue();
+  l.avx_cq_quiesce(q.id);
+  l.avx_cq_close(q.id);
+  for (let turns = 0; turns < 10_000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
 }
 
 async function main(start: ServeWorkerStart): Promise<void> {
@@ -148,12 +166,13 @@ async function main(start: ServeWorkerStart): Promise<void> {
     scope.postMessage({ type: "failed", message: AvxError.fromStatus(started, "serve worker").message });
     return;
   }
-  scope.postMessage({ type: "ready" });
+  scope.postMessage({ type: "ready", queue: completionQueue().id });
   try {
     await new Station(start, handler).run();
   } finally {
     l.avx_serve_stop(start.server, start.index);
     l.avx_handle_release(start.server);
+    await quiesce();
     channel.port1.close();
     scope.postMessage({ type: "exited" });
     scope.close();
