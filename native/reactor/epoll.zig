@@ -31,6 +31,11 @@ pub const RegistrationState = struct {
     readers: Queue = .{},
     writers: Queue = .{},
     registered: bool = false,
+    /// False once a stream recv saw the socket drained (EAGAIN, or fewer
+    /// bytes than asked: a TCP recv returns all there is). A recv
+    /// submitted then waits for the next edge instead of trying a syscall
+    /// bound to fail; new data (or a FIN, a reset) always brings an edge.
+    readable: bool = true,
 };
 
 /// A FIFO of ops linked through `internal.next`.
@@ -154,7 +159,8 @@ pub const Loop = struct {
         op.internal = .{};
         const q = if (op.kind.reads()) &op.reg.internal.readers else &op.reg.internal.writers;
         // Behind others: they wait for an edge, so would this one.
-        if (q.head == null and perform(op) == .done) {
+        const drained = op.kind == .recv and !op.reg.internal.readable;
+        if (q.head == null and !drained and perform(op) == .done) {
             loop.complete(op);
             return;
         }
@@ -207,7 +213,10 @@ pub const Loop = struct {
             }
             const reg: *Registration = @ptrFromInt(ev.data.ptr);
             const hup = linux.EPOLL.ERR | linux.EPOLL.HUP;
-            if (ev.events & (linux.EPOLL.IN | linux.EPOLL.RDHUP | hup) != 0) loop.run(&reg.internal.readers);
+            if (ev.events & (linux.EPOLL.IN | linux.EPOLL.RDHUP | hup) != 0) {
+                reg.internal.readable = true;
+                loop.run(&reg.internal.readers);
+            }
             if (ev.events & (linux.EPOLL.OUT | hup) != 0) loop.run(&reg.internal.writers);
         }
         return loop.runCompleted();
@@ -255,7 +264,10 @@ fn perform(op: *Op) Progress {
         .sendto => socket.sendTo(s, op.buf, &op.addr),
     };
     const n = result catch |e| switch (e) {
-        error.EAGAIN, error.EINPROGRESS => return .again,
+        error.EAGAIN, error.EINPROGRESS => {
+            if (op.kind == .recv) op.reg.internal.readable = false;
+            return .again;
+        },
         error.EINTR => return perform(op),
         else => {
             op.fail(Errno.fromError(e));
@@ -263,6 +275,7 @@ fn perform(op: *Op) Progress {
         },
     };
     op.result = @intCast(@min(n, std.math.maxInt(i32)));
+    if (op.kind == .recv and n > 0 and n < op.buf.len) op.reg.internal.readable = false;
     return .done;
 }
 
