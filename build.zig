@@ -4,6 +4,9 @@
 //!   zig build test                 every Zig unit and stress test
 //!   zig build cross                the library for macOS and Windows too
 //!   zig build sched-bench          zig-out/bin/avx-sched-bench (native scheduler benchmark)
+//!   zig build echo-client          zig-out/bin/avx-echo-client (load client of bench/compare_echo.ts)
+//!   zig build test-windows         zig-out/bin/avx-tests-windows.exe (scripts/test_windows.sh runs it)
+//!   zig build test-macos           the portable tests compiled for x86_64/aarch64 macOS
 const std = @import("std");
 const builtin = @import("builtin");
 
@@ -43,6 +46,34 @@ pub fn build(b: *std.Build) void {
     }
 
     addSchedBench(b, target);
+    addEchoClient(b, target);
+    addForeignTests(b, test_filter);
+}
+
+/// `zig build test-windows`: zig-out/bin/avx-tests-windows.exe, the tests
+/// that run on Windows (the IOCP reactor, ws2_32 sockets), for
+/// scripts/test_windows.sh to run under wine. `zig build test-macos`:
+/// the same tests compiled (not run) for both macOS architectures, which
+/// type-checks the kqueue backend and libSystem sockets.
+fn addForeignTests(b: *std.Build, test_filter: ?[]const u8) void {
+    const filters: []const []const u8 = if (test_filter) |f| b.dupeStrings(&.{f}) else &.{};
+    const windows_step = b.step("test-windows", "Build zig-out/bin/avx-tests-windows.exe (run it with scripts/test_windows.sh)");
+    const windows_query = std.Target.Query.parse(.{ .arch_os_abi = "x86_64-windows-gnu" }) catch unreachable;
+    const windows_module = rootModule(b, "native/tests_windows.zig", b.resolveTargetQuery(windows_query), .ReleaseSafe);
+    windows_module.linkSystemLibrary("ntdll", .{});
+    windows_module.linkSystemLibrary("ws2_32", .{});
+    const windows_tests = b.addTest(.{ .name = "avx-tests-windows", .root_module = windows_module, .filters = filters });
+    windows_step.dependOn(&b.addInstallArtifact(windows_tests, .{}).step);
+
+    const macos_step = b.step("test-macos", "Compile (not run) the portable tests for x86_64 and aarch64 macOS");
+    for ([_][]const u8{ "x86_64-macos", "aarch64-macos" }) |triple| {
+        const query = std.Target.Query.parse(.{ .arch_os_abi = triple }) catch unreachable;
+        const module = rootModule(b, "native/tests_windows.zig", b.resolveTargetQuery(query), .ReleaseSafe);
+        const tests = b.addTest(.{ .name = b.fmt("avx-tests-{s}", .{triple}), .root_module = module, .filters = filters });
+        // Installing needs the emitted binary, so the compile really runs.
+        const install = b.addInstallArtifact(tests, .{ .dest_dir = .{ .override = .{ .custom = b.fmt("cross/{s}", .{triple}) } } });
+        macos_step.dependOn(&install.step);
+    }
 }
 
 /// `zig build sched-bench`: zig-out/bin/avx-sched-bench, the native
@@ -59,6 +90,16 @@ fn addSchedBench(b: *std.Build, target: std.Build.ResolvedTarget) void {
     const module = rootModule(b, "bench/native/sched_bench.zig", target, .ReleaseFast);
     module.addImport("avx_sched", api);
     const exe = b.addExecutable(.{ .name = "avx-sched-bench", .root_module = module });
+    step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+}
+
+/// `zig build echo-client`: zig-out/bin/avx-echo-client, the TCP echo
+/// load client of bench/compare_echo.ts (always ReleaseFast; std only, it
+/// does not use avx, so every server it drives gets the same client).
+fn addEchoClient(b: *std.Build, target: std.Build.ResolvedTarget) void {
+    const step = b.step("echo-client", "Build zig-out/bin/avx-echo-client (TCP echo load client)");
+    const module = rootModule(b, "bench/native/echo_client.zig", target, .ReleaseFast);
+    const exe = b.addExecutable(.{ .name = "avx-echo-client", .root_module = module });
     step.dependOn(&b.addInstallArtifact(exe, .{}).step);
 }
 

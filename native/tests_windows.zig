@@ -1,7 +1,26 @@
-//! The tests that are not Linux-only: built for Windows by
-//! `zig build test-windows` (run under wine by scripts/test_windows.sh)
-//! and compiled for macOS by `zig build test-macos`. Each file here
-//! passes on Windows; the rest of native/tests.zig is Linux-tested only.
+//! The Zig tests that are not Linux-only, from one root: built for
+//! Windows by `zig build test-windows` (scripts/test_windows.sh runs them
+//! under wine) and compiled for both macOS architectures by
+//! `zig build test-macos`. Every file here passes under wine; the list is
+//! native/tests.zig's but for root.zig (the FFI exports, net/ and http/,
+//! still being written: add it once they settle) and chan/all.zig, whose
+//! stress tests sometimes panic (`reached unreachable code`, on the test's
+//! main thread) in ReleaseSafe under wine when the CPU is busy: add it
+//! back once that is understood.
 test {
     _ = @import("os/socket.zig");
+    _ = @import("reactor/reactor.zig");
+    _ = @import("os/futex.zig");
+    _ = @import("os/clock.zig");
+    _ = @import("core/code.zig");
+    _ = @import("core/handles.zig");
+    _ = @import("core/wait_queue.zig");
+    _ = @import("core/cq.zig");
+    _ = @import("core/rng.zig");
+    _ = @import("sync/raw_mutex.zig");
+    _ = @import("sync/all.zig");
+    _ = @import("atomic/all.zig");
+    _ = @import("sched/all.zig");
+    _ = @import("timer/all.zig");
+    _ = @import("rt/all.zig");
 }

@@ -412,3 +412,324 @@ test "reactor: 64 connections echo 100 messages each" {
     }
     _ = loop.poll(0);
 }
+
+test "reactor: an op that fails at once still completes inside poll" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    // A TCP socket that never connected: recv fails at once (ENOTCONN).
+    const s = try socket.open(std.posix.AF.INET, .tcp);
+    defer socket.close(s);
+    var reg: Registration = .{ .socket = s };
+    try loop.register(&reg);
+    defer loop.unregister(&reg);
+    var buf: [8]u8 = undefined;
+    var got: Seen = .{};
+    var op: Op = .{ .kind = .recv, .reg = &reg, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&op);
+    try testing.expectEqual(@as(u32, 0), got.calls);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(u32, 1), got.calls);
+    try testing.expectEqual(r.Errno.ENOTCONN, op.err().?);
+}
+
+test "reactor: a UDP connect completes at once, then send reaches the peer" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const a = try socket.open(std.posix.AF.INET, .udp);
+    defer socket.close(a);
+    const b = try socket.open(std.posix.AF.INET, .udp);
+    defer socket.close(b);
+    var addr = loopback;
+    try socket.bind(a, &addr);
+    const addr_a = try socket.localAddress(a);
+    var ra: Registration = .{ .socket = a };
+    var rb: Registration = .{ .socket = b };
+    try loop.register(&ra);
+    defer loop.unregister(&ra);
+    try loop.register(&rb);
+    defer loop.unregister(&rb);
+    var connected: Seen = .{};
+    var cop: Op = .{ .kind = .connect, .reg = &rb, .addr = addr_a, .callback = Seen.callback, .context = &connected };
+    loop.submit(&cop);
+    try testing.expectEqual(@as(u32, 0), connected.calls);
+    try pollUntil(&loop, &connected, calledOnce);
+    try testing.expectEqual(@as(i32, 0), connected.result);
+
+    var buf: [16]u8 = undefined;
+    var got: Seen = .{};
+    var rop: Op = .{ .kind = .recvfrom, .reg = &ra, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&rop);
+    var msg = "connected".*;
+    var sent: Seen = .{};
+    var sop: Op = .{ .kind = .send, .reg = &rb, .buf = &msg, .callback = Seen.callback, .context = &sent };
+    loop.submit(&sop);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(i32, 9), got.result);
+    try testing.expectEqualStrings("connected", buf[0..9]);
+    try testing.expectEqual((try socket.localAddress(b)).getPort(), rop.addr.getPort());
+}
+
+/// Records the order in which ops' callbacks ran.
+const Order = struct {
+    seen: [4]?*Op = .{null} ** 4,
+    count: u32 = 0,
+
+    fn callback(op: *Op) void {
+        const order: *Order = @ptrCast(@alignCast(op.context.?));
+        order.seen[order.count] = op;
+        order.count += 1;
+    }
+
+    fn all(order: *Order) bool {
+        return order.count == 3;
+    }
+};
+
+test "reactor: recvs queued on one socket complete in submission order" {
+    const p = try Pair.open();
+    defer p.close();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    var reg: Registration = .{ .socket = p.server };
+    try loop.register(&reg);
+    defer loop.unregister(&reg);
+    var order: Order = .{};
+    var bufs: [3][4]u8 = undefined;
+    var ops: [3]Op = undefined;
+    for (&ops, &bufs) |*op, *buf| {
+        op.* = .{ .kind = .recv, .reg = &reg, .buf = buf, .callback = Order.callback, .context = &order };
+        loop.submit(op);
+    }
+    _ = loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), order.count);
+    // One write of all three parts: each recv's buffer takes exactly one.
+    _ = try socket.send(p.client, "aaaabbbbcccc");
+    try pollUntil(&loop, &order, Order.all);
+    for (&ops, bufs, 0..) |*op, buf, i| {
+        try testing.expectEqual(@as(?*Op, op), order.seen[i]);
+        try testing.expectEqual(@as(i32, 4), op.result);
+        try testing.expectEqualStrings(&([_]u8{"abc"[i]} ** 4), &buf);
+    }
+}
+
+test "reactor: a cancelled accept leaves the listener usable, and a bound socket connects" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const l = try socket.open(std.posix.AF.INET, .tcp);
+    defer socket.close(l);
+    var addr = loopback;
+    try socket.bind(l, &addr);
+    try socket.listen(l, 16);
+    addr = try socket.localAddress(l);
+    var lreg: Registration = .{ .socket = l };
+    try loop.register(&lreg);
+    defer loop.unregister(&lreg);
+
+    var accepted: Seen = .{};
+    var accept_op: Op = .{ .kind = .accept, .reg = &lreg, .callback = Seen.callback, .context = &accepted };
+    loop.submit(&accept_op);
+    loop.cancel(&accept_op);
+    _ = loop.poll(0);
+    try testing.expectEqual(@as(u32, 1), accepted.calls);
+    try testing.expectEqual(r.Errno.ECANCELED, accept_op.err().?);
+
+    accepted = .{};
+    loop.submit(&accept_op);
+    // A socket bound by its owner before connecting keeps its address.
+    const c = try socket.open(std.posix.AF.INET, .tcp);
+    defer socket.close(c);
+    var local = loopback;
+    try socket.bind(c, &local);
+    local = try socket.localAddress(c);
+    var creg: Registration = .{ .socket = c };
+    try loop.register(&creg);
+    defer loop.unregister(&creg);
+    var connected: Seen = .{};
+    var connect_op: Op = .{ .kind = .connect, .reg = &creg, .addr = addr, .callback = Seen.callback, .context = &connected };
+    loop.submit(&connect_op);
+    const Both = struct {
+        a: *Seen,
+        b: *Seen,
+        fn done(self: @This()) bool {
+            return self.a.calls == 1 and self.b.calls == 1;
+        }
+    };
+    try pollUntil(&loop, Both{ .a = &accepted, .b = &connected }, Both.done);
+    try testing.expectEqual(@as(i32, 0), connected.result);
+    try testing.expectEqual(@as(i32, 0), accepted.result);
+    defer socket.close(accept_op.accepted);
+    try testing.expectEqual(local.getPort(), accept_op.addr.getPort());
+    try testing.expectEqual(local.getPort(), (try socket.peerAddress(accept_op.accepted)).getPort());
+    try testing.expectEqual(addr.getPort(), (try socket.peerAddress(c)).getPort());
+}
+
+test "reactor: cancelling an op whose data already came keeps its result" {
+    const p = try Pair.open();
+    defer p.close();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    var reg: Registration = .{ .socket = p.server };
+    try loop.register(&reg);
+    defer loop.unregister(&reg);
+    _ = try socket.send(p.client, "here");
+    // Let the bytes reach the server socket, so the recv finds them.
+    std.Thread.sleep(20 * std.time.ns_per_ms);
+    var buf: [8]u8 = undefined;
+    var got: Seen = .{};
+    var op: Op = .{ .kind = .recv, .reg = &reg, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&op);
+    loop.cancel(&op);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(u32, 1), got.calls);
+    try testing.expectEqual(@as(i32, 4), got.result);
+    try testing.expectEqualStrings("here", buf[0..4]);
+    try testing.expectEqual(@as(u32, 0), loop.poll(0));
+}
+
+test "reactor: unregister cancels a pending accept" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const l = try socket.open(std.posix.AF.INET, .tcp);
+    defer socket.close(l);
+    var addr = loopback;
+    try socket.bind(l, &addr);
+    try socket.listen(l, 16);
+    var lreg: Registration = .{ .socket = l };
+    try loop.register(&lreg);
+    var accepted: Seen = .{};
+    var accept_op: Op = .{ .kind = .accept, .reg = &lreg, .callback = Seen.callback, .context = &accepted };
+    loop.submit(&accept_op);
+    _ = loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), accepted.calls);
+    loop.unregister(&lreg);
+    _ = loop.poll(0);
+    try testing.expectEqual(@as(u32, 1), accepted.calls);
+    try testing.expectEqual(r.Errno.ECANCELED, accept_op.err().?);
+}
+
+test "reactor: IPv6 accept, connect and echo" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const l = socket.open(std.posix.AF.INET6, .tcp) catch |e| switch (e) {
+        error.EAFNOSUPPORT => return error.SkipZigTest,
+        else => return e,
+    };
+    defer socket.close(l);
+    var addr = r.Address.initIp6(.{0} ** 15 ++ .{1}, 0, 0, 0);
+    socket.bind(l, &addr) catch |e| switch (e) {
+        // No IPv6 loopback on this machine.
+        error.EADDRNOTAVAIL, error.EAFNOSUPPORT => return error.SkipZigTest,
+        else => return e,
+    };
+    try socket.listen(l, 16);
+    addr = try socket.localAddress(l);
+    var lreg: Registration = .{ .socket = l };
+    try loop.register(&lreg);
+    defer loop.unregister(&lreg);
+    var accepted: Seen = .{};
+    var accept_op: Op = .{ .kind = .accept, .reg = &lreg, .callback = Seen.callback, .context = &accepted };
+    loop.submit(&accept_op);
+
+    const c = try socket.open(std.posix.AF.INET6, .tcp);
+    defer socket.close(c);
+    var creg: Registration = .{ .socket = c };
+    try loop.register(&creg);
+    defer loop.unregister(&creg);
+    var connected: Seen = .{};
+    var connect_op: Op = .{ .kind = .connect, .reg = &creg, .addr = addr, .callback = Seen.callback, .context = &connected };
+    loop.submit(&connect_op);
+    try pollUntil(&loop, &accepted, calledOnce);
+    try pollUntil(&loop, &connected, calledOnce);
+    try testing.expectEqual(@as(i32, 0), accepted.result);
+    try testing.expectEqual(@as(i32, 0), connected.result);
+    const s = accept_op.accepted;
+    defer socket.close(s);
+    try testing.expectEqual(@as(u32, std.posix.AF.INET6), accept_op.addr.any.family);
+    try testing.expectEqual((try socket.localAddress(c)).getPort(), accept_op.addr.getPort());
+
+    var sreg: Registration = .{ .socket = s };
+    try loop.register(&sreg);
+    defer loop.unregister(&sreg);
+    var buf: [8]u8 = undefined;
+    var got: Seen = .{};
+    var rop: Op = .{ .kind = .recv, .reg = &sreg, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&rop);
+    var msg = "six".*;
+    var sent: Seen = .{};
+    var sop: Op = .{ .kind = .send, .reg = &creg, .buf = &msg, .callback = Seen.callback, .context = &sent };
+    loop.submit(&sop);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(i32, 3), got.result);
+    try testing.expectEqualStrings("six", buf[0..3]);
+}
+
+test "reactor: a datagram longer than the buffer is truncated to it" {
+    try socket.init();
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    const a = try socket.open(std.posix.AF.INET, .udp);
+    defer socket.close(a);
+    const b = try socket.open(std.posix.AF.INET, .udp);
+    defer socket.close(b);
+    var addr = loopback;
+    try socket.bind(a, &addr);
+    try socket.bind(b, &addr);
+    const addr_a = try socket.localAddress(a);
+    var ra: Registration = .{ .socket = a };
+    try loop.register(&ra);
+    defer loop.unregister(&ra);
+    var buf: [4]u8 = undefined;
+    var got: Seen = .{};
+    var rop: Op = .{ .kind = .recvfrom, .reg = &ra, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&rop);
+    _ = try socket.sendTo(b, "truncated", &addr_a);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(i32, 4), got.result);
+    try testing.expectEqualStrings("trun", &buf);
+    try testing.expectEqual((try socket.localAddress(b)).getPort(), rop.addr.getPort());
+    // The plain call truncates the same way.
+    _ = try socket.sendTo(b, "again!", &addr_a);
+    var from: r.Address = undefined;
+    var tries: u32 = 0;
+    const n = while (tries < 1000) : (tries += 1) {
+        break socket.recvFrom(a, &buf, &from) catch |e| {
+            try testing.expectEqual(error.EAGAIN, e);
+            std.Thread.sleep(std.time.ns_per_ms);
+            continue;
+        };
+    } else return error.Timeout;
+    try testing.expectEqual(@as(usize, 4), n);
+    try testing.expectEqualStrings("agai", &buf);
+}
+
+// epoll and kqueue hand out a descriptor that another loop (or poll(2))
+// can watch; IOCP has none, so there the test is skipped.
+test "reactor: the pollable descriptor turns readable on a wake, and back after poll" {
+    if (@hasDecl(Loop, "pollable")) try pollableTurnsReadable() else return error.SkipZigTest;
+}
+
+fn pollableTurnsReadable() !void {
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    var fds = [1]std.posix.pollfd{.{ .fd = loop.pollable(), .events = std.posix.POLL.IN, .revents = 0 }};
+    try testing.expectEqual(@as(usize, 0), try std.posix.poll(&fds, 0));
+    loop.wake();
+    try testing.expectEqual(@as(usize, 1), try std.posix.poll(&fds, 1000));
+    _ = loop.poll(0);
+    fds[0].revents = 0;
+    try testing.expectEqual(@as(usize, 0), try std.posix.poll(&fds, 0));
+}

@@ -4,8 +4,9 @@
 //! - `epoll.zig` (Linux): readiness by direct syscalls, edge-triggered,
 //!   an eventfd for wake-ups; an op is tried when submitted and again on
 //!   each readiness edge.
-//! - `kqueue.zig` (macOS, BSD): the same through libSystem's kevent,
-//!   EVFILT_READ/EVFILT_WRITE with EV_CLEAR, an EVFILT_USER wake-up.
+//! - `kqueue.zig` (macOS, FreeBSD, DragonFly): the same through libc's
+//!   kevent, EVFILT_READ/EVFILT_WRITE with EV_CLEAR, an EVFILT_USER
+//!   wake-up (NetBSD and OpenBSD have no usable EVFILT_USER in std).
 //! - `iocp.zig` (Windows): overlapped AcceptEx/ConnectEx/WSARecv/WSASend
 //!   completed by GetQueuedCompletionStatusEx, PostQueuedCompletionStatus
 //!   to wake.
@@ -14,9 +15,15 @@
 //! - A `Loop` belongs to one thread (its owner): `register`, `unregister`,
 //!   `submit`, `cancel` and `poll` are called there only. `wake` may be
 //!   called from any thread and makes a blocked `poll` return.
-//! - A socket is registered once (`register(*Registration)`) before any op
-//!   on it and unregistered before it is closed. Unregistering completes
-//!   its pending ops with `ECANCELED`.
+//! - A socket is registered once in its life (`register(*Registration)`)
+//!   before any op on it and unregistered before it is closed: IOCP ties
+//!   a socket to one port until it is closed, so it cannot be registered
+//!   again, with this loop or another.
+//! - Unregistering completes the socket's pending ops with `ECANCELED`,
+//!   and `cancel(op)` one pending op; an op the OS finished first keeps
+//!   its result. The callbacks run in a later `poll` (the next one, unless
+//!   Windows takes over 2 s to hand a cancelled request back), so the ops
+//!   and their buffers must stay alive until then, as for any op.
 //! - `submit(*Op)` never calls the callback itself: every callback runs
 //!   inside `poll`, on the owner thread, exactly once per submit. An op and
 //!   its buffer stay put and untouched until its callback ran.
