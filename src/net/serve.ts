@@ -259,8 +259,7 @@ export class Server implements AsyncDisposable {
         if (e.data.type === "ready") {
           this.#queues[i] = e.data.queue;
           readyP.resolve();
-        }
-        else if (e.data.type === "failed") {
+        } else if (e.data.type === "failed") {
           readyP.reject(new AvxError("INVALID_ARGUMENT", `serve: worker ${i}: ${e.data.message}`));
           exited.resolve();
         } else exited.resolve();

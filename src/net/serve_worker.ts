@@ -9,7 +9,6 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { AvxError } from "../errors.ts";
 import { completionQueue } from "../ffi/queue.ts";
-import { wrapOwned } from "../resource.ts";
 import { TcpListener, type TcpStream } from "./tcp.ts";
 import { AtomicCounter } from "../atomic/counter.ts";
 import { asciiString, type HttpHandler, type HttpReply, type HttpReplyInit, HttpRequest, methodName } from "./http.ts";
