@@ -132,16 +132,34 @@ pub fn takeError(s: Socket) Error!void {
     if (err != 0) return map(@enumFromInt(err));
 }
 
+// On Linux, the two calls of every request are direct syscalls: libc's
+// wrappers are cancellation points, whose bookkeeping cost about a tenth
+// of a server's user time in a profile.
+
 pub fn recv(s: Socket, buf: []u8) Error!usize {
+    if (is_linux) {
+        const rc = std.os.linux.recvfrom(s, buf.ptr, buf.len, 0, null, null);
+        return linuxResult(rc);
+    }
     const n = c.recv(s, buf.ptr, buf.len, 0);
     if (n < 0) return fail();
     return @intCast(n);
 }
 
 pub fn send(s: Socket, buf: []const u8) Error!usize {
+    if (is_linux) {
+        const rc = std.os.linux.sendto(s, buf.ptr, buf.len, send_flags, null, 0);
+        return linuxResult(rc);
+    }
     const n = c.send(s, buf.ptr, buf.len, send_flags);
     if (n < 0) return fail();
     return @intCast(n);
+}
+
+fn linuxResult(rc: usize) Error!usize {
+    const e = std.os.linux.E.init(rc);
+    if (e != .SUCCESS) return map(@enumFromInt(@intFromEnum(e)));
+    return rc;
 }
 
 pub fn recvFrom(s: Socket, buf: []u8, from: *Address) Error!usize {

@@ -45,7 +45,12 @@ export class HttpRequest {
   readonly httpVersion: "1.0" | "1.1";
   /** The connection stays open after this request. */
   readonly keepAlive: boolean;
-  readonly #head: Uint8Array;
+  /**
+   * The header block: a view of the server's batch buffer while the
+   * handler runs synchronously, a copy once the request outlives that
+   * (`detach`), so a synchronous handler costs no allocation for it.
+   */
+  #head: Uint8Array;
   readonly #count: number;
   #headers: Headers | undefined;
 
@@ -58,6 +63,11 @@ export class HttpRequest {
     this.body = body;
     this.keepAlive = (flags & 1) !== 0;
     this.httpVersion = (flags & 2) !== 0 ? "1.0" : "1.1";
+  }
+
+  /** @internal Copy what still points into the batch buffer. */
+  detach(): void {
+    if (this.#headers === undefined) this.#head = this.#head.slice();
   }
 
   /** The header fields (built on first use). */

@@ -258,7 +258,7 @@ class Station {
         p += methodLen;
         const path = asciiString(b, p, p + targetLen);
         p += targetLen;
-        const head = b.slice(p, p + headersLen);
+        const head = b.subarray(p, p + headersLen);
         p += headersLen;
         const body = bodyLen === 0 ? EMPTY : b.slice(p, p + bodyLen);
         this.#request(id, new HttpRequest(method, path, head, headerCount, body, b[off + 2]));
@@ -275,6 +275,9 @@ class Station {
       return this.#fail(id, e);
     }
     if (isThenable(reply) || reply instanceof Response) {
+      // The request outlives this batch: its header view must not see the
+      // next batch written over it.
+      req.detach();
       this.#pending++;
       Promise.resolve(reply).then(async (r) => {
         if (r instanceof Response) {
