@@ -733,3 +733,37 @@ fn pollableTurnsReadable() !void {
     fds[0].revents = 0;
     try testing.expectEqual(@as(usize, 0), try std.posix.poll(&fds, 0));
 }
+
+test "reactor: a FIN that came with the data is seen after a short read" {
+    // The request and the peer's FIN arrive together: the first recv gets
+    // the bytes (fewer than asked), the next must get end of stream
+    // although no new readiness edge will come.
+    const p = try Pair.open();
+    defer socket.close(p.listener);
+    defer socket.close(p.server);
+    var loop: Loop = undefined;
+    try loop.init();
+    defer loop.deinit();
+    var reg: Registration = .{ .socket = p.server };
+    try loop.register(&reg);
+    defer loop.unregister(&reg);
+    _ = try socket.send(p.client, "bye");
+    socket.close(p.client);
+    std.Thread.sleep(5 * std.time.ns_per_ms);
+    // The data's and the FIN's edges come and go with nobody waiting.
+    _ = loop.poll(0);
+    _ = loop.poll(0);
+    var buf: [64]u8 = undefined;
+    var got: Seen = .{};
+    var op: Op = .{ .kind = .recv, .reg = &reg, .buf = &buf, .callback = Seen.callback, .context = &got };
+    loop.submit(&op);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(i32, 3), got.result);
+    // Let the loop consume every edge there is, then read again.
+    _ = loop.poll(0);
+    _ = loop.poll(0);
+    got = .{};
+    loop.submit(&op);
+    try pollUntil(&loop, &got, calledOnce);
+    try testing.expectEqual(@as(i32, 0), got.result);
+}

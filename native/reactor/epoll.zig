@@ -36,6 +36,10 @@ pub const RegistrationState = struct {
     /// submitted then waits for the next edge instead of trying a syscall
     /// bound to fail; new data (or a FIN, a reset) always brings an edge.
     readable: bool = true,
+    /// The peer's FIN, a reset or an error was reported: a short read may
+    /// then be followed by end of stream with no edge to come, so reads
+    /// are always tried.
+    hup: bool = false,
 };
 
 /// A FIFO of ops linked through `internal.next`.
@@ -213,6 +217,7 @@ pub const Loop = struct {
             }
             const reg: *Registration = @ptrFromInt(ev.data.ptr);
             const hup = linux.EPOLL.ERR | linux.EPOLL.HUP;
+            if (ev.events & (linux.EPOLL.RDHUP | hup) != 0) reg.internal.hup = true;
             if (ev.events & (linux.EPOLL.IN | linux.EPOLL.RDHUP | hup) != 0) {
                 reg.internal.readable = true;
                 loop.run(&reg.internal.readers);
@@ -265,7 +270,7 @@ fn perform(op: *Op) Progress {
     };
     const n = result catch |e| switch (e) {
         error.EAGAIN, error.EINPROGRESS => {
-            if (op.kind == .recv) op.reg.internal.readable = false;
+            if (op.kind == .recv and !op.reg.internal.hup) op.reg.internal.readable = false;
             return .again;
         },
         error.EINTR => return perform(op),
@@ -275,7 +280,7 @@ fn perform(op: *Op) Progress {
         },
     };
     op.result = @intCast(@min(n, std.math.maxInt(i32)));
-    if (op.kind == .recv and n > 0 and n < op.buf.len) op.reg.internal.readable = false;
+    if (op.kind == .recv and n > 0 and n < op.buf.len and !op.reg.internal.hup) op.reg.internal.readable = false;
     return .done;
 }
 
