@@ -13,6 +13,8 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const r = @import("reactor.zig");
+const op_queue = @import("op_queue.zig");
+const Queue = op_queue.Queue;
 const socket = r.socket;
 const Op = r.Op;
 const Registration = r.Registration;
@@ -40,43 +42,6 @@ pub const RegistrationState = struct {
     /// then be followed by end of stream with no edge to come, so reads
     /// are always tried.
     hup: bool = false,
-};
-
-/// A FIFO of ops linked through `internal.next`.
-const Queue = struct {
-    head: ?*Op = null,
-    tail: ?*Op = null,
-
-    fn push(q: *Queue, op: *Op) void {
-        assert(op.internal.next == null);
-        if (q.tail) |t| t.internal.next = op else q.head = op;
-        q.tail = op;
-    }
-
-    fn pop(q: *Queue) ?*Op {
-        const op = q.head orelse return null;
-        q.head = op.internal.next;
-        if (q.head == null) q.tail = null;
-        op.internal.next = null;
-        return op;
-    }
-
-    /// Unlink `op`; false when it is not in this queue.
-    fn remove(q: *Queue, op: *Op) bool {
-        var prev: ?*Op = null;
-        var node = q.head;
-        while (node) |n| : ({
-            prev = n;
-            node = n.internal.next;
-        }) {
-            if (n != op) continue;
-            if (prev) |p| p.internal.next = n.internal.next else q.head = n.internal.next;
-            if (q.tail == n) q.tail = prev;
-            n.internal.next = null;
-            return true;
-        }
-        return false;
-    }
 };
 
 /// Events taken per epoll_wait.
@@ -254,47 +219,32 @@ pub const Loop = struct {
 
 const Progress = enum { done, again };
 
-/// Try the op's syscall once; on `done` its result is set.
-fn perform(op: *Op) Progress {
-    const s = op.reg.socket;
-    const result: socket.Error!usize = switch (op.kind) {
-        .accept => if (socket.accept(s, &op.addr)) |fd| blk: {
-            op.accepted = fd;
-            break :blk 0;
-        } else |e| e,
-        .connect => connect(op),
-        .recv => socket.recv(s, op.buf),
-        .send => socket.send(s, op.buf),
-        .recvfrom => socket.recvFrom(s, op.buf, &op.addr),
-        .sendto => socket.sendTo(s, op.buf, &op.addr),
-    };
-    const n = result catch |e| switch (e) {
-        error.EAGAIN, error.EINPROGRESS => {
-            if (op.kind == .recv and !op.reg.internal.hup) op.reg.internal.readable = false;
-            return .again;
-        },
-        error.EINTR => return perform(op),
-        else => {
-            op.fail(Errno.fromError(e));
-            return .done;
-        },
-    };
-    op.result = @intCast(@min(n, std.math.maxInt(i32)));
-    if (op.kind == .recv and n > 0 and n < op.buf.len and !op.reg.internal.hup) op.reg.internal.readable = false;
-    return .done;
-}
+/// How many times a syscall interrupted by a signal is retried.
+const max_eintr_retries: u32 = 16;
 
-fn connect(op: *Op) socket.Error!usize {
-    if (!op.internal.started) {
-        op.internal.started = true;
-        try socket.connect(op.reg.socket, &op.addr);
-        return 0;
+/// Try the op's syscall once (again if a signal interrupted it); on
+/// `done` its result is set.
+fn perform(op: *Op) Progress {
+    var tries: u32 = 0;
+    while (true) : (tries += 1) {
+        const n = op_queue.attempt(op) catch |e| switch (e) {
+            error.EAGAIN, error.EINPROGRESS => {
+                if (op.kind == .recv and !op.reg.internal.hup) op.reg.internal.readable = false;
+                return .again;
+            },
+            error.EINTR => if (tries < max_eintr_retries) continue else {
+                op.fail(.EINTR);
+                return .done;
+            },
+            else => {
+                op.fail(Errno.fromError(e));
+                return .done;
+            },
+        };
+        op.result = @intCast(@min(n, std.math.maxInt(i32)));
+        if (op.kind == .recv and n > 0 and n < op.buf.len and !op.reg.internal.hup) op.reg.internal.readable = false;
+        return .done;
     }
-    // A writability or error edge; but a socket registered before it
-    // connected reports one at once, so check that the handshake is over.
-    try socket.takeError(op.reg.socket);
-    _ = socket.peerAddress(op.reg.socket) catch |e| return if (e == error.ENOTCONN) error.EAGAIN else e;
-    return 0;
 }
 
 fn failed(rc: usize) ?Errno {

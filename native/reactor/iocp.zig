@@ -33,6 +33,7 @@ const kernel32 = windows.kernel32;
 const ws2 = windows.ws2_32;
 const assert = std.debug.assert;
 const r = @import("reactor.zig");
+const Queue = @import("op_queue.zig").Queue;
 const socket = r.socket;
 const winsock = @import("../os/socket_windows.zig");
 const clock = @import("../os/clock.zig");
@@ -570,23 +571,3 @@ fn lastError() Errno {
         else => .EIO,
     };
 }
-
-/// A FIFO of ops linked through `internal.next`.
-const Queue = struct {
-    head: ?*Op = null,
-    tail: ?*Op = null,
-
-    fn push(q: *Queue, op: *Op) void {
-        assert(op.internal.next == null);
-        if (q.tail) |t| t.internal.next = op else q.head = op;
-        q.tail = op;
-    }
-
-    fn pop(q: *Queue) ?*Op {
-        const op = q.head orelse return null;
-        q.head = op.internal.next;
-        if (q.head == null) q.tail = null;
-        op.internal.next = null;
-        return op;
-    }
-};

@@ -18,6 +18,8 @@ const c = std.c;
 const posix = std.posix;
 const assert = std.debug.assert;
 const r = @import("reactor.zig");
+const op_queue = @import("op_queue.zig");
+const Queue = op_queue.Queue;
 const socket = r.socket;
 const Op = r.Op;
 const Registration = r.Registration;
@@ -44,43 +46,6 @@ pub const RegistrationState = struct {
     readers: Queue = .{},
     writers: Queue = .{},
     registered: bool = false,
-};
-
-/// A FIFO of ops linked through `internal.next`.
-const Queue = struct {
-    head: ?*Op = null,
-    tail: ?*Op = null,
-
-    fn push(q: *Queue, op: *Op) void {
-        assert(op.internal.next == null);
-        if (q.tail) |t| t.internal.next = op else q.head = op;
-        q.tail = op;
-    }
-
-    fn pop(q: *Queue) ?*Op {
-        const op = q.head orelse return null;
-        q.head = op.internal.next;
-        if (q.head == null) q.tail = null;
-        op.internal.next = null;
-        return op;
-    }
-
-    /// Unlink `op`; false when it is not in this queue.
-    fn remove(q: *Queue, op: *Op) bool {
-        var prev: ?*Op = null;
-        var node = q.head;
-        while (node) |n| : ({
-            prev = n;
-            node = n.internal.next;
-        }) {
-            if (n != op) continue;
-            if (prev) |p| p.internal.next = n.internal.next else q.head = n.internal.next;
-            if (q.tail == n) q.tail = prev;
-            n.internal.next = null;
-            return true;
-        }
-        return false;
-    }
 };
 
 /// Events taken per kevent.
@@ -312,7 +277,7 @@ const Progress = enum { done, again };
 fn perform(op: *Op) Progress {
     var tries: u32 = 0;
     while (true) : (tries += 1) {
-        const n = attempt(op) catch |e| switch (e) {
+        const n = op_queue.attempt(op) catch |e| switch (e) {
             error.EAGAIN, error.EINPROGRESS => return .again,
             error.EINTR => if (tries < max_eintr_retries) continue else {
                 op.fail(.EINTR);
@@ -326,35 +291,6 @@ fn perform(op: *Op) Progress {
         op.result = @intCast(@min(n, std.math.maxInt(i32)));
         return .done;
     }
-}
-
-fn attempt(op: *Op) socket.Error!usize {
-    const s = op.reg.socket;
-    return switch (op.kind) {
-        .accept => blk: {
-            op.accepted = try socket.accept(s, &op.addr);
-            break :blk 0;
-        },
-        .connect => connect(op),
-        .recv => socket.recv(s, op.buf),
-        .send => socket.send(s, op.buf),
-        .recvfrom => socket.recvFrom(s, op.buf, &op.addr),
-        .sendto => socket.sendTo(s, op.buf, &op.addr),
-    };
-}
-
-fn connect(op: *Op) socket.Error!usize {
-    if (!op.internal.started) {
-        op.internal.started = true;
-        try socket.connect(op.reg.socket, &op.addr);
-        return 0;
-    }
-    // A writability or EOF edge; but a socket registered before it
-    // connected may report one at once, so check that the handshake is
-    // over.
-    try socket.takeError(op.reg.socket);
-    _ = socket.peerAddress(op.reg.socket) catch |e| return if (e == error.ENOTCONN) error.EAGAIN else e;
-    return 0;
 }
 
 /// The error of the last libc call, by its portable name.
