@@ -76,12 +76,7 @@ pub fn register(d: *driver.Driver, fd: socket.Socket, protocol: sock_mod.Protoco
     return h;
 }
 
-fn osFail(e: socket.Error) f64 {
-    code_mod.last_error = Errno.fromError(e).code();
-    return std.math.nan(f64);
-}
-
-pub fn openBound(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, protocol: socket.Protocol, flags: u32) error{ InvalidArgument, Limit, OutOfMemory, Os }!socket.Socket {
+fn openBound(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, protocol: socket.Protocol, flags: u32) error{ InvalidArgument, Limit, OutOfMemory, Os }!socket.Socket {
     const addr = try parseAddress(ip_ptr, ip_len, port);
     _ = try driver.running();
     const fd = socket.open(addr.any.family, protocol) catch |e| return osError(e);
@@ -97,20 +92,29 @@ fn osError(e: socket.Error) error{Os} {
     return error.Os;
 }
 
-fn failOpen(err: anyerror) f64 {
-    if (err == error.Os) return std.math.nan(f64); // last_error already set
+/// The f64 an opening export returns for `err`: NaN, with `last_error`
+/// already set for an OS error.
+pub fn failOpen(err: anyerror) f64 {
+    if (err == error.Os) return std.math.nan(f64);
     return abi.failF64(err);
+}
+
+/// A listening TCP socket on `ip`:`port` (for `avx_tcp_listen` and the
+/// native server).
+pub fn openListener(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u32, flags: u32) error{ InvalidArgument, Limit, OutOfMemory, Os }!socket.Socket {
+    if (backlog == 0 or backlog > 65535) return error.InvalidArgument;
+    const fd = try openBound(ip_ptr, ip_len, port, .tcp, flags);
+    socket.listen(fd, @intCast(backlog)) catch |e| {
+        socket.close(fd);
+        return osError(e);
+    };
+    return fd;
 }
 
 /// A TCP listener on `ip`:`port` (0: any free port). `flags` bit 0: set
 /// SO_REUSEPORT. Its handle, or NaN (`avx_last_error`).
 export fn avx_tcp_listen(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u32, flags: u32) f64 {
-    if (backlog == 0 or backlog > 65535) return abi.failF64(error.InvalidArgument);
-    const fd = openBound(ip_ptr, ip_len, port, .tcp, flags) catch |err| return failOpen(err);
-    socket.listen(fd, @intCast(backlog)) catch |e| {
-        socket.close(fd);
-        return osFail(e);
-    };
+    const fd = openListener(ip_ptr, ip_len, port, backlog, flags) catch |err| return failOpen(err);
     return register(driver.running() catch unreachable, fd, .tcp_listener);
 }
 
@@ -119,7 +123,7 @@ export fn avx_udp_bind(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, flags: u32)
     const fd = openBound(ip_ptr, ip_len, port, .udp, flags) catch |err| return failOpen(err);
     if (flags & 2 != 0) socket.setOption(fd, .broadcast, true) catch |e| {
         socket.close(fd);
-        return osFail(e);
+        return failOpen(osError(e));
     };
     return register(driver.running() catch unreachable, fd, .udp);
 }

@@ -26,12 +26,9 @@
 const std = @import("std");
 const abi = @import("abi.zig");
 const Code = abi.Code;
-const handles = @import("../core/handles.zig");
-const code_mod = @import("../core/code.zig");
 const socket = @import("../os/socket.zig");
 const Errno = socket.Errno;
 const net = @import("net.zig");
-const driver = @import("../net/driver.zig");
 const server_mod = @import("../serve/server.zig");
 const Server = server_mod.Server;
 const Station = server_mod.Station;
@@ -55,22 +52,13 @@ fn stationOf(h: f64, index: u32) error{ InvalidHandle, WrongKind, InvalidArgumen
 /// `flags` bit 0: SO_REUSEPORT. `max_body`: bytes (0: the parser's
 /// default). Its handle, or NaN (`avx_last_error`).
 export fn avx_serve_new(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u32, flags: u32, stations: u32, max_body: u32) f64 {
-    if (backlog == 0 or backlog > 65535) return abi.failF64(error.InvalidArgument);
     if (stations == 0 or stations > server_mod.max_stations) return abi.failF64(error.InvalidArgument);
     var limits: parser.Limits = .{};
     if (max_body != 0) {
         if (max_body > 1 << 30) return abi.failF64(error.InvalidArgument);
         limits.max_body = max_body;
     }
-    const fd = net.openBound(ip_ptr, ip_len, port, .tcp, flags) catch |err| {
-        if (err == error.Os) return std.math.nan(f64);
-        return abi.failF64(err);
-    };
-    socket.listen(fd, @intCast(backlog)) catch |e| {
-        socket.close(fd);
-        code_mod.last_error = Errno.fromError(e).code();
-        return std.math.nan(f64);
-    };
+    const fd = net.openListener(ip_ptr, ip_len, port, backlog, flags) catch |err| return net.failOpen(err);
     const s = Server.create(fd, stations, limits) catch |err| {
         socket.close(fd);
         return abi.failF64(err);
@@ -117,7 +105,7 @@ export fn avx_serve_next(h: f64, index: u32, buf: ?[*]u8, cap: u32, timeout_ms: 
     if (cq) |c| {
         if (c.block(&st.interrupt)) wait_ns = 0;
     }
-    _ = st.poll(wait_ns, now_s);
+    st.poll(wait_ns, now_s);
     if (cq) |c| c.unblock();
     var off: u32 = 0;
     var count: i32 = 0;

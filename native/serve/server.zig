@@ -162,18 +162,14 @@ pub const Station = struct {
         if (s.registered.fetchSub(1, .acq_rel) == 1 and s.closed.load(.acquire)) s.closeListener();
     }
 
-    /// Poll up to `timeout_ns` unless something is ready, then return the
-    /// number of ready items (`take` them one by one).
-    pub fn poll(st: *Station, timeout_ns: u64, now_s: u64) u32 {
+    /// Poll up to `timeout_ns` unless a request is ready already; then
+    /// `take` the ready ones. (A closed server's stations are stopped by
+    /// their workers instead: `avx_serve_next` returns `closed` first.)
+    pub fn poll(st: *Station, timeout_ns: u64, now_s: u64) void {
         assert(st.started);
         _ = st.date.update(now_s);
-        if (st.server.closed.load(.acquire)) st.stopListening();
         const busy = st.ready_head != null;
         _ = st.loop.poll(if (busy) 0 else timeout_ns);
-        var n: u32 = 0;
-        var c = st.ready_head;
-        while (c) |conn| : (c = conn.next_ready) n += 1;
-        return n;
     }
 
     /// The next connection with a request ready, or null.
@@ -204,7 +200,18 @@ pub const Station = struct {
     }
 
     fn removeReady(st: *Station, c: *Conn) void {
-        removeReadyImpl(st, c);
+        var prev: ?*Conn = null;
+        var node = st.ready_head;
+        while (node) |n| : ({
+            prev = n;
+            node = n.next_ready;
+        }) {
+            if (n != c) continue;
+            if (prev) |p| p.next_ready = n.next_ready else st.ready_head = n.next_ready;
+            if (st.ready_tail == n) st.ready_tail = prev;
+            n.next_ready = null;
+            return;
+        }
     }
 
     fn enqueue(st: *Station, c: *Conn) void {
@@ -483,18 +490,3 @@ pub const Conn = struct {
         }
     }
 };
-
-fn removeReadyImpl(st: *Station, c: *Conn) void {
-    var prev: ?*Conn = null;
-    var node = st.ready_head;
-    while (node) |n| : ({
-        prev = n;
-        node = n.next_ready;
-    }) {
-        if (n != c) continue;
-        if (prev) |p| p.next_ready = n.next_ready else st.ready_head = n.next_ready;
-        if (st.ready_tail == n) st.ready_tail = prev;
-        n.next_ready = null;
-        return;
-    }
-}
