@@ -64,3 +64,14 @@ export async function rejectsWith(p: PromiseLike<unknown>, code: string): Promis
 export function throwsWith(f: () => unknown, code: string): void {
   assert.throws(f, (e: unknown) => e instanceof AvxError && e.code === code);
 }
+
+/**
+ * Open socket descriptors of this process (Linux: `ls -l /proc/PID/fd`;
+ * reading /proc/self directly needs --allow-all). Sockets only: the pipes
+ * of the `ls` child itself are closed by Deno a little later, at no fixed
+ * time.
+ */
+export async function openSockets(): Promise<number> {
+  const out = await new Deno.Command("ls", { args: ["-l", `/proc/${Deno.pid}/fd`], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.includes("socket:")).length;
+}

@@ -1,20 +1,9 @@
 // TCP and UDP on avx's reactor, with real sockets on loopback.
 import assert from "node:assert/strict";
 import { AvxError, bindUdp, connect, listen, liveHandles, TcpListener, type TcpStream } from "../mod.ts";
-import { delay, nextMessage, rejectsWith, spawnWorker, throwsWith } from "./helpers.ts";
+import { delay, nextMessage, openSockets, rejectsWith, spawnWorker, throwsWith } from "./helpers.ts";
 
 const HOST = "127.0.0.1";
-
-/**
- * Open socket descriptors of this process (Linux: `ls -l /proc/PID/fd`;
- * reading /proc/self directly needs --allow-all). Sockets only: the pipes
- * of the `ls` child itself are closed by Deno a little later, at no fixed
- * time.
- */
-async function openFds(): Promise<number> {
-  const out = await new Deno.Command("ls", { args: ["-l", `/proc/${Deno.pid}/fd`], stdout: "piped" }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.includes("socket:")).length;
-}
 
 async function readAll(conn: TcpStream): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -235,18 +224,18 @@ async function echoRound(clients: number): Promise<void> {
 Deno.test("tcp: 200 clients at once, each echoed; descriptors and handles return to their count", async () => {
   await echoRound(200);
   // Earlier tests' sockets may still be closing (GC, Workers): settle.
-  let fds = await openFds();
+  let fds = await openSockets();
   for (let i = 0; i < 50; i++) {
     await delay(20);
-    const now = await openFds();
+    const now = await openSockets();
     if (now === fds) break;
     fds = now;
   }
   const handles = liveHandles();
   for (let round = 0; round < 3; round++) await echoRound(200);
   // Registered sockets are closed by the I/O thread: give it a moment.
-  for (let i = 0; i < 100 && (await openFds()) > fds; i++) await delay(10);
-  const after = await openFds();
+  for (let i = 0; i < 100 && (await openSockets()) > fds; i++) await delay(10);
+  const after = await openSockets();
   assert.equal(after, fds, `${after - fds} socket descriptor(s) leaked`);
   assert.equal(liveHandles(), handles);
 });

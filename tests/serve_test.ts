@@ -2,7 +2,7 @@
 // (fetch and raw sockets) on loopback.
 import assert from "node:assert/strict";
 import { AtomicCounter, AvxError, serve, type Server } from "../mod.ts";
-import { delay, rejectsWith } from "./helpers.ts";
+import { delay, openSockets, rejectsWith } from "./helpers.ts";
 
 const HOST = "127.0.0.1";
 const HANDLERS = new URL("./net/handlers.ts", import.meta.url);
@@ -243,12 +243,6 @@ Deno.test("serve: shutdown closes connections and ends finished; the port is fre
   await using again = await serve({ hostname: HOST, port, workers: 1 }, HANDLERS);
   assert.equal(again.addr.port, port);
 });
-
-/** Socket descriptors of this process (`ls -l /proc/PID/fd`). */
-async function openSockets(): Promise<number> {
-  const out = await new Deno.Command("ls", { args: ["-l", `/proc/${Deno.pid}/fd`], stdout: "piped" }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.includes("socket:")).length;
-}
 
 Deno.test("serve: 10,000 idle keep-alive connections, then all gone with their descriptors", async () => {
   const count = 10_000;

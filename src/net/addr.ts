@@ -6,6 +6,7 @@
  * @module
  */
 import { AvxError } from "../errors.ts";
+import { lib } from "../ffi/library.ts";
 
 /**
  * A TCP or UDP address, shaped like `Deno.NetAddr`.
@@ -134,4 +135,13 @@ function formatIpv6(groups: number[]): string {
   const head = hex.slice(0, bestStart).join(":");
   const tail = hex.slice(bestStart + bestLen).join(":");
   return `${head}::${tail}`;
+}
+
+const scratchAddr = new Uint8Array(ADDRESS_LEN);
+
+/** A socket's local (`which` 0) or peer (1) address. @internal */
+export function socketAddress(handle: number, which: 0 | 1, transport: "tcp" | "udp", what: string): NetAddr {
+  const r = lib().avx_net_address(handle, which, scratchAddr);
+  if (r < 0) throw AvxError.fromStatus(r, what);
+  return decodeAddress(scratchAddr, transport);
 }

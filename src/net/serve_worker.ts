@@ -9,6 +9,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { AvxError } from "../errors.ts";
 import { completionQueue } from "../ffi/queue.ts";
+import { isThenable, quiesceIsolate, turnEventLoop } from "../ffi/isolate.ts";
 import { TcpListener, type TcpStream } from "./tcp.ts";
 import { AtomicCounter } from "../atomic/counter.ts";
 import { asciiString, type HttpHandler, type HttpReply, type HttpReplyInit, HttpRequest, methodName } from "./http.ts";
@@ -69,17 +70,6 @@ scope.onmessage = (e) => {
   });
 };
 
-// A macrotask without setTimeout's clamping.
-const channel = new MessageChannel();
-let resume: (() => void) | undefined;
-channel.port1.onmessage = () => resume?.();
-function turnEventLoop(): Promise<void> {
-  return new Promise((r) => {
-    resume = r;
-    channel.port2.postMessage(0);
-  });
-}
-
 /**
  * Raw TCP: accept from the shared listener (whichever worker waits gets
  * the connection) and run the handler on each connection. The isolate
@@ -120,24 +110,10 @@ async function serveTcp(
     listener.close();
     accepted[Symbol.dispose]();
     open[Symbol.dispose]();
-    await quiesce();
-    channel.port1.close();
+    await quiesceIsolate();
     scope.postMessage({ type: "exited" });
     scope.close();
   }
-}
-
-/**
- * Mute this isolate's doorbell, close its queue (cancelling what still
- * waits) and turn the event loop until the doorbell thread has ended: a
- * doorbell calling into an isolate that has closed crashes the process.
- */
-async function quiesce(): Promise<void> {
-  const l = lib();
-  const q = completionQueue();
-  l.avx_cq_quiesce(q.id);
-  l.avx_cq_close(q.id);
-  for (let turns = 0; turns < 10_000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
 }
 
 async function main(start: ServeWorkerStart): Promise<void> {
@@ -171,8 +147,7 @@ async function main(start: ServeWorkerStart): Promise<void> {
   } finally {
     l.avx_serve_stop(start.server, start.index);
     l.avx_handle_release(start.server);
-    await quiesce();
-    channel.port1.close();
+    await quiesceIsolate();
     scope.postMessage({ type: "exited" });
     scope.close();
   }
@@ -409,8 +384,3 @@ class Station {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === "object" || typeof v === "function") &&
-    typeof (v as { then?: unknown }).then === "function";
-}

@@ -16,14 +16,13 @@ import { completionQueue, submit, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource, wrapOwned } from "../resource.ts";
 import {
-  ADDRESS_LEN,
   checkNetPermission,
   checkPort,
-  decodeAddress,
   ipBytes,
   literalHost,
   type NetAddr,
   resolveHost,
+  socketAddress,
 } from "./addr.ts";
 
 /**
@@ -65,14 +64,7 @@ export interface TcpConnectOptions {
   signal?: AbortSignal;
 }
 
-const scratchAddr = new Uint8Array(ADDRESS_LEN);
 const handleOut = new Float64Array(1);
-
-function address(h: Handle, which: 0 | 1, transport: "tcp" | "udp", what: string): NetAddr {
-  const r = lib().avx_net_address(h, which, scratchAddr);
-  if (r < 0) throw AvxError.fromStatus(r, what);
-  return decodeAddress(scratchAddr, transport);
-}
 
 /**
  * Listen for TCP connections (synchronous, like `Deno.listen`). Needs
@@ -183,7 +175,7 @@ export class TcpListener extends Resource implements AsyncIterable<TcpStream> {
 
   /** The address it listens on (the real port when 0 was asked). */
   get addr(): NetAddr {
-    return this.#addr ??= address(this.live, 0, "tcp", "TcpListener.addr");
+    return this.#addr ??= socketAddress(this.live, 0, "tcp", "TcpListener.addr");
   }
 
   /** The next connection. Rejects `CLOSED` once the listener is closed. */
@@ -271,12 +263,12 @@ export class TcpStream extends Resource {
 
   /** This end's address. */
   get localAddr(): NetAddr {
-    return this.#localAddr ??= address(this.live, 0, "tcp", "TcpStream.localAddr");
+    return this.#localAddr ??= socketAddress(this.live, 0, "tcp", "TcpStream.localAddr");
   }
 
   /** The peer's address. */
   get remoteAddr(): NetAddr {
-    return this.#remoteAddr ??= address(this.live, 1, "tcp", "TcpStream.remoteAddr");
+    return this.#remoteAddr ??= socketAddress(this.live, 1, "tcp", "TcpStream.remoteAddr");
   }
 
   /**

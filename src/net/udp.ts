@@ -16,6 +16,7 @@ import {
   ipBytes,
   literalHost,
   type NetAddr,
+  socketAddress,
 } from "./addr.ts";
 
 /**
@@ -127,13 +128,7 @@ export class UdpSocket extends Resource implements AsyncIterable<[Uint8Array, Ne
 
   /** The bound address. */
   get addr(): NetAddr {
-    if (this.#addr === undefined) {
-      const out = new Uint8Array(ADDRESS_LEN);
-      const r = lib().avx_net_address(this.live, 0, out);
-      if (r < 0) throw AvxError.fromStatus(r, "UdpSocket.addr");
-      this.#addr = decodeAddress(out, "udp");
-    }
-    return this.#addr;
+    return this.#addr ??= socketAddress(this.live, 0, "udp", "UdpSocket.addr");
   }
 
   /** Send one datagram to `to`; resolves with its length. */

@@ -16,6 +16,7 @@
  */
 import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
+import { isThenable, quiesceIsolate, turnEventLoop } from "../ffi/isolate.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { AvxError } from "../errors.ts";
 import { decodeArgs, encodeError, encodeResult } from "./payload.ts";
@@ -88,17 +89,6 @@ globalThis.addEventListener("unhandledrejection", (e) => {
 });
 scope.close = () => leave("close() was called");
 
-// A macrotask without setTimeout's clamping of nested timers.
-const channel = new MessageChannel();
-let resume: (() => void) | undefined;
-channel.port1.onmessage = () => resume?.();
-function turnEventLoop(): Promise<void> {
-  return new Promise((r) => {
-    resume = r;
-    channel.port2.postMessage(0);
-  });
-}
-
 async function main(start: WorkerStart): Promise<void> {
   const l = lib();
   const { runtime, index } = start;
@@ -133,14 +123,8 @@ async function main(start: WorkerStart): Promise<void> {
   // Subtasks this isolate spawned and never collected: their references go
   // now (their handles will never settle here).
   releasePendingJoins();
-  // Mute the doorbell, close the queue (cancelling what is still pending
-  // here), and keep the event loop turning until the doorbell thread has
-  // ended: a ring already in flight is delivered, none starts after the
-  // mute, and only then may this isolate go.
-  l.avx_cq_quiesce(q.id);
-  l.avx_cq_close(q.id);
-  for (let turns = 0; turns < 10_000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
-  channel.port1.close();
+  // Only once the doorbell thread has ended may this isolate go.
+  await quiesceIsolate();
   scope.postMessage(leaving === undefined ? { type: "exited" } : { type: "left", reason: leaving });
   realClose();
 }
@@ -255,11 +239,6 @@ class Loop {
       (e) => complete(handle, task, COMPLETE_THROWN, e),
     ).finally(() => this.#pending--);
   }
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === "object" || typeof v === "function") &&
-    typeof (v as { then?: unknown }).then === "function";
 }
 
 function complete(handle: number, task: RunningTask | undefined, outcome: number, value: unknown): void {
