@@ -2,6 +2,7 @@
 //! its own exports file; this root only pulls them in.
 comptime {
     _ = @import("ffi/core.zig");
+    _ = @import("ffi/bell.zig");
     _ = @import("ffi/sync.zig");
     _ = @import("ffi/atomic.zig");
     _ = @import("ffi/chan.zig");

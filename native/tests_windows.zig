@@ -16,6 +16,8 @@ test {
     _ = @import("core/handles.zig");
     _ = @import("core/wait_queue.zig");
     _ = @import("core/cq.zig");
+    _ = @import("core/bell.zig");
+    _ = @import("os/thread_exit.zig");
     _ = @import("core/rng.zig");
     _ = @import("sync/raw_mutex.zig");
     _ = @import("sync/all.zig");

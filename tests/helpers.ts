@@ -75,3 +75,23 @@ export async function openSockets(): Promise<number> {
   const out = await new Deno.Command("ls", { args: ["-l", `/proc/${Deno.pid}/fd`], stdout: "piped" }).output();
   return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.includes("socket:")).length;
 }
+
+/**
+ * Wait until the bell relay runs and its start-up has settled (it holds a
+ * few descriptors for a moment while it boots): descriptor counts taken
+ * after this are stable.
+ */
+export async function bellSettled(): Promise<void> {
+  const { lib } = await import("../src/ffi/library.ts");
+  for (let i = 0; i < 500 && lib().avx_bell_ready() !== 1; i++) await delay(10);
+  assert.equal(lib().avx_bell_ready(), 1, "the bell relay did not start");
+  if (Deno.build.os !== "linux") return;
+  // Stable: the same count three times 100 ms apart (bounded).
+  let last = -1;
+  for (let same = 0, i = 0; same < 3 && i < 50; i++) {
+    const n = await openSockets();
+    same = n === last ? same + 1 : 0;
+    last = n;
+    await delay(100);
+  }
+}

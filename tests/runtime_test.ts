@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { AtomicCounter, AtomicFlag, AvxError, liveHandles, Runtime, TaskError } from "../mod.ts";
-import { rejectsWith, throwsWith } from "./helpers.ts";
+import { bellSettled, rejectsWith, throwsWith } from "./helpers.ts";
+import { lib } from "../src/ffi/library.ts";
 
 const tasks = new URL("./tasks/tasks.ts", import.meta.url).href;
 
@@ -158,29 +159,29 @@ Deno.test("runtime: shutdown with tasks in flight settles every handle and refus
   await rt.shutdown(); // idempotent
 });
 
-Deno.test("runtime: shutdown leaves no worker thread behind", async () => {
+Deno.test("runtime: shutdown leaves no worker thread and no completion queue behind", async () => {
   if (Deno.build.os !== "linux") return;
   // Thread names of this process, from ps (reading /proc/self needs
-  // --allow-all): Deno names a Worker's threads "worker-N", avx its
-  // completion queues' doorbell threads "avx-doorbell".
+  // --allow-all): Deno names a Worker's threads "worker-N".
   const threads = async () => {
     const out = await new Deno.Command("ps", { args: ["-L", "-o", "comm=", "-p", String(Deno.pid)] }).output();
     const names = new TextDecoder().decode(out.stdout).trim().split("\n").map((s) => s.trim());
     return {
       workers: names.filter((n) => n.startsWith("worker-")).length,
-      doorbells: names.filter((n) => n === "avx-doorbell").length,
+      queues: lib().avx_cq_open_count(),
     };
   };
-  // This isolate's own completion queue (and its doorbell) stays open.
+  // This isolate's own completion queue, and the bell relay, stay.
   await (await Runtime.create({ workerThreads: 1 })).shutdown();
+  await bellSettled();
   const before = await threads();
   const rt = await Runtime.create({ workerThreads: 2 });
   await Promise.all(Array.from({ length: 100 }, (_, i) => rt.spawn(tasks, "doubleLater", i)));
   const during = await threads();
-  assert.ok(during.workers > before.workers && during.doorbells === before.doorbells + 2, JSON.stringify(during));
+  assert.ok(during.workers > before.workers && during.queues === before.queues + 2, JSON.stringify(during));
   await rt.shutdown();
   let now = await threads();
-  for (let i = 0; i < 100 && (now.workers > before.workers || now.doorbells > before.doorbells); i++) {
+  for (let i = 0; i < 100 && (now.workers > before.workers || now.queues > before.queues); i++) {
     await new Promise((r) => setTimeout(r, 20));
     now = await threads();
   }

@@ -2,7 +2,7 @@
 // (fetch and raw sockets) on loopback.
 import assert from "node:assert/strict";
 import { AtomicCounter, AvxError, serve, type Server } from "../mod.ts";
-import { delay, openSockets, rejectsWith } from "./helpers.ts";
+import { bellSettled, delay, openSockets, rejectsWith } from "./helpers.ts";
 
 const HOST = "127.0.0.1";
 const HANDLERS = new URL("./net/handlers.ts", import.meta.url);
@@ -247,6 +247,7 @@ Deno.test("serve: shutdown closes connections and ends finished; the port is fre
 Deno.test("serve: 10,000 idle keep-alive connections, then all gone with their descriptors", async () => {
   const count = 10_000;
   await using server = await start();
+  await bellSettled();
   const sockets = await openSockets();
   const child = new Deno.Command(Deno.execPath(), {
     args: [

@@ -393,7 +393,7 @@ test "broadcast: async receive; every waiting receiver is granted" {
     defer a.release();
     const b = try ch.subscribe();
     defer b.release();
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     const cq = cq_mod.get(@floatFromInt(id)).?;
     defer cq_mod.close(cq);
     const ta = try a.recvAsync(cq);

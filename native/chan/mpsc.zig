@@ -810,7 +810,7 @@ const testing = std.testing;
 const never = Deadline.never;
 
 fn openQueue() !*Cq {
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     try testing.expect(id > 0);
     return cq_mod.get(@floatFromInt(id)).?;
 }
@@ -1306,7 +1306,7 @@ const Stress = struct {
         const mode = s.modes[id];
         var buf: [max_len]u8 = undefined;
         var records: [17 * (4 + max_len)]u8 = undefined;
-        const cq: ?*Cq = if (mode == .async_) cq_mod.get(@floatFromInt(cq_mod.open(null))).? else null;
+        const cq: ?*Cq = if (mode == .async_) cq_mod.get(@floatFromInt(cq_mod.open())).? else null;
         defer if (cq) |q| cq_mod.close(q);
         var seq: u32 = 0;
         while (seq < s.per_sender) {

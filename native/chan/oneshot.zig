@@ -292,7 +292,7 @@ test "oneshot: the receiver leaves; a value never taken is freed" {
 }
 
 test "oneshot: async receive completes on send and on the sender leaving" {
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     const cq = cq_mod.get(@floatFromInt(id)).?;
     defer cq_mod.close(cq);
     var out: [4]i32 = undefined;

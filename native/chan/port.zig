@@ -174,7 +174,7 @@ test "port: wake one, wake all, cancel keeps the count" {
 
 test "port: retire grants waiters and makes undo stale" {
     const cq_mod = @import("../core/cq.zig");
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     try std.testing.expect(id > 0);
     const cq = cq_mod.get(@floatFromInt(id)).?;
     defer cq_mod.close(cq);

@@ -5,24 +5,30 @@
 //! once, it takes a waiter from the queue's pool (owner thread only), links
 //! it into the primitive's wait queue and returns its token to JS. Whoever
 //! later grants the waiter (any thread) pushes it onto `done`, a lock-free
-//! stack, and rings the doorbell only if the isolate said it is idle
-//! (`armed`). The isolate drains completions in batches with fast calls.
+//! stack, and rings the queue's bell (core/bell.zig) only if the isolate
+//! said it is idle (`armed`). The isolate drains completions in batches
+//! with fast calls.
 //!
-//! The doorbell is a thread of the queue's own: ringing means calling a JS
-//! thread-safe callback, which blocks until the isolate's event loop runs
-//! it, so it must never happen on a thread that holds a lock or that other
-//! isolates wait on.
+//! Nothing here ever calls into an isolate: a ring sets a bit that the
+//! relay isolate turns into an `Atomics.notify`, which is harmless once its
+//! target has ended. An isolate may end at any moment without a word; the
+//! OS tells us when its thread exits (os/thread_exit.zig), and `ownerExited`
+//! then closes its queue on that thread: pending operations are cancelled,
+//! granted ones undone (a lock handed over is unlocked, permits go back),
+//! and the slot is free for the next isolate.
 //!
-//! Queues live in a static table and are never freed: a late ring on a
-//! closed queue is harmless.
+//! Queues live in a static table and are never freed: a late post to a
+//! closed queue's slot is harmless.
 const std = @import("std");
 const futex = @import("../os/futex.zig");
+const thread_exit = @import("../os/thread_exit.zig");
+const bell = @import("bell.zig");
 const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
 const wq = @import("wait_queue.zig");
 const Waiter = wq.Waiter;
 const Code = @import("code.zig").Code;
 
-pub const max_queues: u32 = 256;
+pub const max_queues: u32 = bell.slots;
 const chunk_len: u32 = 1024;
 const max_chunks: u32 = 1024;
 /// A token is `index | generation << index_bits`: a positive i32.
@@ -37,8 +43,6 @@ comptime {
     std.debug.assert(max_pending <= 1 << index_bits);
 }
 
-pub const Callback = *const fn () callconv(.c) void;
-
 /// How a post ends the owner's blocking call (see `Cq.interrupt`).
 pub const Interrupt = struct {
     context: *anyopaque,
@@ -48,34 +52,23 @@ pub const Interrupt = struct {
 pub const Cq = struct {
     /// Completions pushed by granting threads, newest first.
     done: std.atomic.Value(?*Waiter) = .init(null),
-    /// 1 while the isolate waits for a doorbell.
+    /// 1 while the isolate waits for its bell.
     armed: futex.Word = .init(0),
-    /// The doorbell thread sleeps on this word.
-    bell: futex.Word = .init(0),
-    closing: std.atomic.Value(bool) = .init(false),
-    /// Set by the first `close`: a queue may be closed by its dying
-    /// isolate (its unload handler) and by the runtime declaring that
-    /// isolate lost, at the same time; only one may do the work.
+    /// Set by the first `close`: a queue may be closed by its isolate and,
+    /// at the same time, by the runtime declaring that isolate lost or by
+    /// its thread's exit; only one may do the work.
     close_claimed: std.atomic.Value(bool) = .init(false),
-    /// 1 while a doorbell thread runs for this slot: the slot is not
-    /// reused before it has exited.
-    thread_alive: std.atomic.Value(u32) = .init(0),
-    callback: ?Callback = null,
+    /// Bell rings (metrics and tests).
     rings: std.atomic.Value(u64) = .init(0),
-    /// 1 while the doorbell thread is inside the callback: the isolate
-    /// must not be terminated then (Deno would run the call into a dead
-    /// isolate and crash the process).
-    in_call: std.atomic.Value(u32) = .init(0),
-    /// Set by `quiesce`: the doorbell makes no more calls.
-    muted: std.atomic.Value(u32) = .init(0),
     /// Set while the owner isolate blocks in a native call that a
     /// completion should end (a server station polling its reactor): every
-    /// post also calls it. The doorbell cannot do that job, since its
-    /// callback waits for the isolate's event loop.
+    /// post also calls it: the bell cannot end a native call.
     interrupt: std.atomic.Value(?*const Interrupt) = .init(null),
 
     // Everything below belongs to the owner isolate's thread.
     gen: u16 = 1,
+    /// This queue's slot in the table (and in the bell).
+    index: u8 = 0,
     open: bool = false,
     /// Completions taken from `done`, oldest first.
     ready_head: ?*Waiter = null,
@@ -99,8 +92,8 @@ pub const Cq = struct {
         // Pairs with `arm`: either the isolate sees our push, or we see it
         // armed and ring.
         if (cq.armed.swap(0, .seq_cst) == 1) {
-            cq.bell.store(1, .seq_cst);
-            futex.wakeOne(&cq.bell);
+            _ = cq.rings.fetchAdd(1, .monotonic);
+            bell.ring(cq.index);
         }
     }
 
@@ -248,53 +241,82 @@ pub const Cq = struct {
         }
         return n;
     }
-
-    fn doorbellMain(cq: *Cq) void {
-        defer cq.thread_alive.store(0, .release);
-        while (true) {
-            while (cq.bell.load(.acquire) == 0) _ = futex.wait(&cq.bell, 0, null);
-            if (cq.closing.load(.acquire)) return;
-            cq.bell.store(0, .release);
-            cq.rings.store(cq.rings.load(.monotonic) + 1, .monotonic);
-            // Blocks until the isolate's event loop has run the callback.
-            // Pairs with `quiesce` (seq_cst both sides): either it sees
-            // this call, or this sees the mute and makes none.
-            cq.in_call.store(1, .seq_cst);
-            if (cq.muted.load(.seq_cst) == 0) cq.callback.?();
-            cq.in_call.store(0, .seq_cst);
-        }
-    }
 };
 
 var table: [max_queues]Cq = @splat(.{});
 var table_lock: RawMutex = .{};
 
-/// Open a queue. `callback` is the isolate's doorbell (null: the owner
-/// polls). Returns the queue id (> 0) or a negative Code.
-pub fn open(callback: ?Callback) i32 {
+/// Open a queue for the calling thread's isolate. Returns the queue id
+/// (> 0) or a negative Code.
+pub fn open() i32 {
     table_lock.lock();
     defer table_lock.unlock();
     for (&table, 0..) |*cq, i| {
-        if (cq.open or cq.thread_alive.load(.acquire) != 0) continue;
+        if (cq.open) continue;
         const gen = cq.gen;
         const chunks = cq.chunks;
         const chunk_count = cq.chunk_count;
         const free_head = cq.free_head;
-        cq.* = .{ .gen = gen, .open = true, .callback = callback, .chunks = chunks, .chunk_count = chunk_count, .free_head = free_head };
-        if (callback != null) {
-            cq.thread_alive.store(1, .release);
-            const th = std.Thread.spawn(.{ .stack_size = 64 * 1024 }, Cq.doorbellMain, .{cq}) catch {
-                cq.thread_alive.store(0, .release);
-                cq.open = false;
-                return Code.out_of_memory.int();
-            };
-            // Named, so leak checks (and people reading `ps -L`) can tell.
-            th.setName("avx-doorbell") catch {};
-            th.detach();
-        }
-        return @intCast(@as(u32, gen) << 8 | @as(u32, @intCast(i)));
+        cq.* = .{
+            .gen = gen,
+            .index = @intCast(i),
+            .open = true,
+            .chunks = chunks,
+            .chunk_count = chunk_count,
+            .free_head = free_head,
+        };
+        const id: u32 = @as(u32, gen) << 8 | @as(u32, @intCast(i));
+        bell.queueOpened(id);
+        return @intCast(id);
     }
     return Code.limit.int();
+}
+
+/// Open a queue owned by the calling thread's isolate, to be closed when
+/// that thread exits (however its isolate ended).
+pub fn openWatched() i32 {
+    const id = open();
+    if (id < 0) return id;
+    thread_exit.setHandler(ownerExited);
+    // Without a thread-exit hook the queue still works; only the clean-up
+    // of an isolate that ends without closing it is lost. Say so in debug.
+    if (!thread_exit.watch(@intCast(id))) std.log.warn("avx: cannot watch thread exit; queue {d} may leak", .{id});
+    return id;
+}
+
+/// The thread that owned queue `id` has exited: its isolate is gone. Any
+/// queue closed by then (by its isolate, by the runtime) is left alone.
+fn ownerExited(tag: u32) void {
+    if (tag == relay_tag) {
+        bell.relayExited(relay_epoch.load(.seq_cst));
+        return;
+    }
+    const cq = get(@floatFromInt(tag)) orelse return;
+    close(cq);
+}
+
+/// The relay's thread carries this tag (queue ids stay below 2^24).
+const relay_tag: u32 = 1 << 30;
+var relay_epoch = std.atomic.Value(u32).init(0);
+
+/// The calling thread becomes the bell's relay (see bell.zig). Returns its
+/// epoch (> 0), or 0 when a relay runs already.
+pub fn attachRelay() u32 {
+    const e = bell.attach();
+    if (e == 0) return 0;
+    relay_epoch.store(e, .seq_cst);
+    thread_exit.setHandler(ownerExited);
+    _ = thread_exit.watch(relay_tag);
+    return e;
+}
+
+/// Queues open in the process (leak checks).
+pub fn openCount() u32 {
+    table_lock.lock();
+    defer table_lock.unlock();
+    var n: u32 = 0;
+    for (&table) |*cq| n += @intFromBool(cq.open);
+    return n;
 }
 
 /// The open queue with this id, or null.
@@ -306,28 +328,9 @@ pub fn get(id: f64) ?*Cq {
     return cq;
 }
 
-/// 1 while the doorbell thread of the slot of queue `id` runs (whatever
-/// the slot's generation now), else 0.
-pub fn doorbellAlive(id: u32) i32 {
-    return @intCast(table[id & 0xff].thread_alive.load(.acquire));
-}
-
-/// Stop the doorbell of the slot of queue `id` from calling into its
-/// isolate, before that isolate is terminated. Returns 1 when a call is in
-/// progress (terminating now would crash the process), else 0: no call
-/// will be made any more.
-pub fn quiesce(id: u32) i32 {
-    const cq = &table[id & 0xff];
-    // Only the queue named: its slot may have been closed and reopened by
-    // another isolate since.
-    if (!cq.open or cq.gen != (id >> 8)) return 0;
-    cq.muted.store(1, .seq_cst);
-    return @intCast(cq.in_call.load(.seq_cst));
-}
-
 /// Close a queue: cancel its pending operations, undo granted ones that
-/// were never drained, stop its doorbell. Any thread may close a queue
-/// whose isolate is gone; otherwise only the owner calls this.
+/// were never drained, free its slot. Any thread may close a queue whose
+/// isolate is gone; otherwise only the owner calls this.
 pub fn close(cq: *Cq) void {
     if (cq.close_claimed.swap(true, .acq_rel)) return;
     std.debug.assert(cq.open);
@@ -344,15 +347,16 @@ pub fn close(cq: *Cq) void {
         _ = cq.drain(&scratch);
         if (rounds > 1000) std.Thread.yield() catch {};
     }
-    cq.open = false;
+    bell.queueClosed(@as(u32, cq.gen) << 8 | cq.index);
+    // Under the table lock: `open` may be looking for a free slot.
+    table_lock.lock();
+    defer table_lock.unlock();
     cq.gen = if (cq.gen == 0xffff) 1 else cq.gen + 1;
-    cq.closing.store(true, .release);
-    cq.bell.store(1, .release);
-    futex.wakeOne(&cq.bell);
+    cq.open = false;
 }
 
 test "cq: post, arm and drain in order" {
-    const id = open(null);
+    const id = open();
     try std.testing.expect(id > 0);
     const cq = get(@floatFromInt(id)).?;
     defer close(cq);
@@ -382,7 +386,7 @@ test "cq: post, arm and drain in order" {
 }
 
 test "cq: cancel before and after the grant" {
-    const id = open(null);
+    const id = open();
     const cq = get(@floatFromInt(id)).?;
     var q: wq.WaitQueue = .{};
     const T = struct {
@@ -412,7 +416,7 @@ test "cq: cancel before and after the grant" {
 }
 
 test "cq: close cancels pending waiters" {
-    const id = open(null);
+    const id = open();
     const cq = get(@floatFromInt(id)).?;
     var q: wq.WaitQueue = .{};
     for (0..300) |_| {

@@ -267,7 +267,7 @@ fn release(h: f64) void {
 }
 
 fn openQueue() f64 {
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     std.debug.assert(id > 0);
     return @floatFromInt(id);
 }

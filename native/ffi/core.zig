@@ -4,11 +4,12 @@ const abi = @import("abi.zig");
 const code = @import("../core/code.zig");
 const handles = @import("../core/handles.zig");
 const cq_mod = @import("../core/cq.zig");
+const bell = @import("../core/bell.zig");
 const pin = @import("../os/pin.zig");
 
 /// ABI version: bumped whenever an export changes shape. The loader
 /// refuses a library whose version it does not expect.
-pub const abi_version: i32 = 1;
+pub const abi_version: i32 = 2;
 
 var pinned = std.atomic.Value(bool).init(false);
 
@@ -56,10 +57,10 @@ export fn avx_live_handles() i32 {
     return @intCast(handles.live());
 }
 
-/// Open this isolate's completion queue. `doorbell` is a thread-safe JS
-/// callback, or null for an isolate that only polls.
-export fn avx_cq_open(doorbell: ?cq_mod.Callback) i32 {
-    return cq_mod.open(doorbell);
+/// Open the calling isolate's completion queue. It is closed when the
+/// isolate's thread exits, if the isolate did not close it first.
+export fn avx_cq_open() i32 {
+    return cq_mod.openWatched();
 }
 
 export fn avx_cq_close(id: f64) i32 {
@@ -69,7 +70,7 @@ export fn avx_cq_close(id: f64) i32 {
 }
 
 /// Say the isolate goes idle. 1: completions are ready, drain now; 0: the
-/// doorbell will ring when one arrives.
+/// bell will ring when one arrives.
 export fn avx_cq_arm(id: f64) i32 {
     const cq = abi.queue(id) catch |err| return abi.fail(err);
     return @intFromBool(cq.arm());
@@ -99,19 +100,20 @@ export fn avx_cq_pending(id: f64) i32 {
     return @intCast(cq.live);
 }
 
-/// Whether the doorbell thread of the queue that had id `id` still runs
-/// (1) after `avx_cq_close`: an isolate about to exit keeps its event loop
-/// turning until it is 0, so a ring in flight is delivered and the thread
-/// ends instead of blocking forever on a callback nobody will run.
-export fn avx_cq_doorbell_alive(id: f64) i32 {
-    if (!(id >= 1 and id <= std.math.maxInt(i32)) or @floor(id) != id) return abi.Code.invalid_argument.int();
-    return cq_mod.doorbellAlive(@intFromFloat(id));
+/// 1 when queue `id` is registered with the running bell relay; 0 when it
+/// must (re)send its registration; a Code for a queue that is not open.
+export fn avx_cq_registered(id: f64) i32 {
+    const cq = abi.queue(id) catch |err| return abi.fail(err);
+    return @intFromBool(bell.registeredNow(@as(u32, cq.gen) << 8 | cq.index));
 }
 
-/// Before terminating the isolate of queue `id` from outside: stop its
-/// doorbell from calling into it. 1: a call is in progress (terminating it
-/// now would crash the process); 0: safe.
-export fn avx_cq_quiesce(id: f64) i32 {
-    if (!(id >= 1 and id <= std.math.maxInt(i32)) or @floor(id) != id) return abi.Code.invalid_argument.int();
-    return cq_mod.quiesce(@intFromFloat(id));
+/// Completion queues open in the process (leak checks).
+export fn avx_cq_open_count() i32 {
+    return @intCast(cq_mod.openCount());
+}
+
+/// Bell rings this queue has had.
+export fn avx_cq_rings(id: f64) f64 {
+    const cq = abi.queue(id) catch |err| return @floatFromInt(abi.fail(err));
+    return @floatFromInt(cq.rings.load(.monotonic));
 }

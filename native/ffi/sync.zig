@@ -251,7 +251,7 @@ test "ffi sync: mutex and rwlock round trip" {
 }
 
 test "ffi sync: async operations through a queue" {
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     try testing.expect(id > 0);
     const q: f64 = @floatFromInt(id);
     defer cq_mod.close(cq_mod.get(q).?);

@@ -81,7 +81,7 @@ const testing = std.testing;
 const cq_mod = @import("../core/cq.zig");
 
 test "ffi timer: bad arguments" {
-    const id: f64 = @floatFromInt(cq_mod.open(null));
+    const id: f64 = @floatFromInt(cq_mod.open());
     defer _ = cq_mod.close(cq_mod.get(id).?);
     const bad = Code.invalid_argument.int();
     for ([_]f64{ -1, -0.001, std.math.nan(f64), std.math.inf(f64), -std.math.inf(f64), max_delay + 1 }) |ms| {
@@ -100,7 +100,7 @@ test "ffi timer: bad arguments" {
 }
 
 test "ffi timer: sleep and until complete through the queue, not early" {
-    const id: f64 = @floatFromInt(cq_mod.open(null));
+    const id: f64 = @floatFromInt(cq_mod.open());
     const cq = cq_mod.get(id).?;
     defer _ = cq_mod.close(cq);
     const start = avx_timer_now_ms();

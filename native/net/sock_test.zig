@@ -38,7 +38,7 @@ const Isolate = struct {
     cq: *cq_mod.Cq,
 
     fn open() Isolate {
-        const id: f64 = @floatFromInt(cq_mod.open(null));
+        const id: f64 = @floatFromInt(cq_mod.open());
         return .{ .id = id, .cq = cq_mod.get(id).? };
     }
 

@@ -28,7 +28,7 @@ const FakeWorker = struct {
     died: std.atomic.Value(bool) = .init(false),
 
     fn run(fw: *FakeWorker) void {
-        const id = cq_mod.open(null);
+        const id = cq_mod.open();
         std.debug.assert(id > 0);
         fw.queue_id = @floatFromInt(id);
         // A dying worker leaves its queue open: `lose` closes it.
@@ -193,7 +193,7 @@ test "runtime: a late complete racing lose neither corrupts the running list nor
         var hs: [RacingWorker.n]handles.Handle = undefined;
         for (&hs) |*h| h.* = try rt.spawn(fn_id, "a");
         var rw: RacingWorker = .{ .rt = rt };
-        const id = cq_mod.open(null);
+        const id = cq_mod.open();
         const th = try std.Thread.spawn(.{}, RacingWorker.run, .{ &rw, @as(f64, @floatFromInt(id)) });
         while (rw.ready.load(.acquire) == 0) std.atomic.spinLoopHint();
         rw.go.store(1, .release);

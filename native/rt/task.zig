@@ -206,7 +206,7 @@ pub var pool: Pool = .{};
 
 test "task: end once, joiners granted, late ends ignored" {
     const cq_mod = @import("../core/cq.zig");
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     const cq = cq_mod.get(@floatFromInt(id)).?;
     defer cq_mod.close(cq);
     var t: Task = .{};
@@ -234,7 +234,7 @@ test "task: an aborted queued task is not started" {
 
 test "task: abort watch fires once requested" {
     const cq_mod = @import("../core/cq.zig");
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     const cq = cq_mod.get(@floatFromInt(id)).?;
     defer cq_mod.close(cq);
     var t: Task = .{};

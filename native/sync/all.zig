@@ -21,7 +21,7 @@ pub const TestQueue = struct {
     const wait_ms: f64 = 20_000;
 
     pub fn open() !TestQueue {
-        const id = cq_mod.open(null);
+        const id = cq_mod.open();
         if (id <= 0) return error.NoQueue;
         return .{ .cq = cq_mod.get(@floatFromInt(id)).? };
     }

@@ -287,7 +287,7 @@ test "driver: an earlier insert wakes the sleeping thread" {
 test "driver: async timers post to the completion queue; cancel through it" {
     const d = try newDriver();
     defer destroy(d);
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     try testing.expect(id > 0);
     const cq = cq_mod.get(@floatFromInt(id)).?;
     defer cq_mod.close(cq);
@@ -313,7 +313,7 @@ test "driver: async timers post to the completion queue; cancel through it" {
 test "driver: closing a queue cancels its pending timers" {
     const d = try newDriver();
     defer destroy(d);
-    const id = cq_mod.open(null);
+    const id = cq_mod.open();
     const cq = cq_mod.get(@floatFromInt(id)).?;
     const now = d.nowNs();
     for (0..100) |_| _ = try d.armAsync(cq, now + 60_000 * ns_per_ms, now);
@@ -349,7 +349,7 @@ test "driver: threads arm and cancel while the driver fires; every timer ends ex
         }
 
         fn runOrFail(c: *@This()) !void {
-            const id = cq_mod.open(null);
+            const id = cq_mod.open();
             if (id <= 0) return error.NoQueue;
             const cq = cq_mod.get(@floatFromInt(id)).?;
             defer cq_mod.close(cq);

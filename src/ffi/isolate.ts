@@ -1,11 +1,10 @@
 /**
  * What every worker isolate avx starts (runtime workers, server workers)
  * needs: turning its event loop from a loop of its own, and leaving
- * without its doorbell calling into it.
+ * promptly.
  *
  * @module
  */
-import { lib } from "./library.ts";
 import { completionQueue } from "./queue.ts";
 
 // A macrotask without setTimeout's clamping of nested timers.
@@ -22,18 +21,13 @@ export function turnEventLoop(): Promise<void> {
 }
 
 /**
- * Before this isolate closes: mute its doorbell, close its completion queue
- * (cancelling what still waits) and keep the event loop turning until the
- * doorbell thread has ended. A ring already in flight is delivered, none
- * starts after the mute; a doorbell calling into a closed isolate would
- * crash the process. Then no more turns are needed. @internal
+ * Before this isolate closes: close its completion queue (cancelling what
+ * still waits) and the channel of `turnEventLoop`. Ending without this is
+ * safe too (the thread's exit closes the queue natively); this only makes
+ * it prompt. @internal
  */
-export async function quiesceIsolate(): Promise<void> {
-  const l = lib();
-  const q = completionQueue();
-  l.avx_cq_quiesce(q.id);
-  l.avx_cq_close(q.id);
-  for (let turns = 0; turns < 10_000 && l.avx_cq_doorbell_alive(q.id) === 1; turns++) await turnEventLoop();
+export function quiesceIsolate(): void {
+  completionQueue().close();
   channel.port1.close();
 }
 

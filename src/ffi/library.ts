@@ -15,6 +15,7 @@ import { ABI_VERSION, type Lib, symbols } from "./symbols.ts";
 import { AvxError } from "../errors.ts";
 
 let bound: Lib | undefined;
+let boundPath: string | undefined;
 
 function fileName(): string {
   switch (Deno.build.os) {
@@ -70,6 +71,7 @@ export function lib(): Lib {
       );
     }
     bound = opened.symbols;
+    boundPath = path;
     return bound;
   }
   throw new AvxError(
@@ -78,4 +80,10 @@ export function lib(): Lib {
       "Build it with `deno task build` (or `zig build` with Zig 0.15.2), " +
       "or set AVX_LIB_PATH to the library's path.",
   );
+}
+
+/** The path the library was opened from (opening it if needed). @internal */
+export function libraryPath(): string {
+  lib();
+  return boundPath!;
 }

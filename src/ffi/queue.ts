@@ -5,15 +5,18 @@
  *
  * An operation that cannot finish at once registers a waiter natively and
  * gets a token. Whoever later grants it (any thread, any isolate) posts
- * `(token, result)` to this queue and rings our doorbell (a thread-safe
- * callback) only if we said we were idle. One ring drains every completion
- * that has arrived, in a loop of fast calls.
+ * `(token, result)` to this queue and rings our bell only if we said we
+ * were idle. The bell (bell.ts) wakes our `Atomics.waitAsync`; one wake-up
+ * drains every completion that has arrived, in a loop of fast calls.
+ * Nothing native ever calls into this isolate, so it may end at any moment:
+ * its thread's exit closes the queue natively.
  *
  * @module
  */
 import { lib } from "./library.ts";
 import { AvxError } from "../errors.ts";
 import type { Resource } from "../resource.ts";
+import { register } from "./bell.ts";
 
 /** Options of every operation that may wait. */
 export interface WaitOptions {
@@ -27,6 +30,14 @@ export interface WaitOptions {
 type Settle = (result: number, token: number) => void;
 
 const BATCH = 256;
+/**
+ * While operations are pending, a timer of this period keeps the event
+ * loop alive (a pending `Atomics.waitAsync` does not) and checks that the
+ * bell relay still has our registration (a new relay needs it again).
+ */
+const HEARTBEAT_MS = 1000;
+/** How often an isolate not yet registered with the relay polls its queue. */
+const POLL_MS = 2;
 /** Tokens are `slot | generation << 20` (native/core/cq.zig). */
 const SLOT_MASK = (1 << 20) - 1;
 
@@ -75,33 +86,32 @@ class CompletionQueue {
   readonly id: number;
   readonly #waiting = new Waiting();
   readonly #out = new Int32Array(BATCH * 2);
-  readonly #bell: Deno.UnsafeCallback<{ parameters: []; result: "void" }>;
-  #referenced = false;
+  /** The word the bell relay bumps and notifies (index 0). */
+  readonly #sab = new SharedArrayBuffer(4);
+  readonly #word = new Int32Array(this.#sab);
   /**
    * Armed natively, or a drain is already queued: either way a drain will
    * run, so adding another wait needs no FFI call to arm.
    */
   #armed = false;
+  /** An `Atomics.waitAsync` on `#word` is pending. */
+  #sleeping = false;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #poll: ReturnType<typeof setTimeout> | undefined;
+  #referenced = false;
+  #closed = false;
 
   constructor() {
-    this.#bell = Deno.UnsafeCallback.threadSafe(
-      { parameters: [], result: "void" },
-      () => this.drain(),
-    );
-    this.#bell.unref();
-    const id = lib().avx_cq_open(this.#bell.pointer);
+    const id = lib().avx_cq_open();
     if (id < 0) throw AvxError.fromStatus(id, "opening the completion queue");
     this.id = id;
+    register(id, this.#sab);
   }
 
   /** Wait for `token`'s completion; `settle` gets its result. */
   add(token: number, settle: Settle): void {
     this.#waiting.set(token, settle);
-    if (!this.#referenced) {
-      // Keep the event loop alive while something is pending.
-      this.#bell.ref();
-      this.#referenced = true;
-    }
+    if (!this.#referenced) this.#ref();
     if (!this.#armed) this.#arm();
   }
 
@@ -116,6 +126,7 @@ class CompletionQueue {
 
   /** Run every completion that has arrived. */
   drain(): void {
+    if (this.#closed) return;
     this.#armed = false;
     const l = lib();
     for (;;) {
@@ -142,15 +153,78 @@ class CompletionQueue {
     return this.#waiting.size;
   }
 
+  /** The owner closes its queue (it is leaving): nothing waits any more. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    lib().avx_cq_close(this.id);
+  }
+
   #arm(): void {
     this.#armed = true;
-    if (lib().avx_cq_arm(this.id) === 1) queueMicrotask(() => this.drain());
+    // Until the relay has our registration (it starts with the first wait
+    // of the process, in about 50-150 ms), poll instead of sleeping.
+    if (this.#poll === undefined && lib().avx_cq_registered(this.id) !== 1) {
+      this.#poll = setTimeout(() => {
+        this.#poll = undefined;
+        this.drain();
+      }, POLL_MS);
+    }
+    // Read before arming: a ring after this bumps the word past `seen`, so
+    // the wait below returns at once instead of missing it.
+    const seen = Atomics.load(this.#word, 0);
+    if (lib().avx_cq_arm(this.id) === 1) {
+      queueMicrotask(() => this.drain());
+      return;
+    }
+    // A wait still pending was started with an older `seen`; it ends at the
+    // next ring just the same, and its drain re-arms.
+    if (this.#sleeping) return;
+    this.#sleeping = true;
+    const r = Atomics.waitAsync(this.#word, 0, seen);
+    if (!r.async) {
+      this.#sleeping = false;
+      queueMicrotask(() => this.drain());
+      return;
+    }
+    r.value.then(() => {
+      this.#sleeping = false;
+      this.drain();
+    });
+  }
+
+  /** Keep the event loop alive while operations are pending. */
+  #ref(): void {
+    this.#referenced = true;
+    if (this.#heartbeat === undefined) {
+      this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    } else {
+      this.#heartbeat.ref();
+    }
+  }
+
+  #beat(): void {
+    if (!this.#referenced) {
+      // Idle for a whole period: stop ticking altogether.
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+      return;
+    }
+    if (lib().avx_cq_registered(this.id) === 0) {
+      // The relay was replaced (or is starting): register with the new one;
+      // rings it missed are kept natively until then, and a drain now
+      // takes whatever arrived meanwhile.
+      register(this.id, this.#sab);
+      this.drain();
+    }
   }
 
   #idleCheck(): void {
     if (this.#waiting.size === 0 && this.#referenced) {
-      this.#bell.unref();
       this.#referenced = false;
+      this.#heartbeat?.unref();
     }
   }
 }
@@ -162,9 +236,10 @@ export function completionQueue(): CompletionQueue {
   if (queue === undefined) {
     queue = new CompletionQueue();
     const q = queue;
-    globalThis.addEventListener?.("unload", () => {
-      lib().avx_cq_close(q.id);
-    });
+    // The main isolate's thread does not exit before the process does:
+    // close its queue on the way out. (In Workers, `unload` never fires;
+    // their thread's exit closes the queue natively.)
+    globalThis.addEventListener?.("unload", () => q.close());
   }
   return queue;
 }

@@ -28,14 +28,20 @@ export const symbols = {
   avx_handle_release: { parameters: [H], result: "i32" },
   avx_handle_kind: { parameters: [H], result: "i32" },
   avx_live_handles: { parameters: [], result: "i32" },
-  avx_cq_open: { parameters: ["function"], result: "i32" },
+  avx_cq_open: { parameters: [], result: "i32" },
   avx_cq_close: { parameters: [H], result: "i32" },
   avx_cq_arm: { parameters: [H], result: "i32" },
   avx_cq_drain: { parameters: [H, "buffer", "u32"], result: "i32" },
   avx_cq_cancel: { parameters: [H, "u32"], result: "i32" },
   avx_cq_pending: { parameters: [H], result: "i32" },
-  avx_cq_doorbell_alive: { parameters: [H], result: "i32" },
-  avx_cq_quiesce: { parameters: [H], result: "i32" },
+  avx_cq_registered: { parameters: [H], result: "i32" },
+  avx_cq_rings: { parameters: [H], result: "f64" },
+  avx_cq_open_count: { parameters: [], result: "i32" },
+  avx_bell_nonce: { parameters: [], result: "i32" },
+  avx_bell_claim: { parameters: [], result: "i32" },
+  avx_bell_ready: { parameters: [], result: "i32" },
+  avx_bell_announce: { parameters: [H], result: "i32" },
+  avx_bell_unregistered: { parameters: [], result: "i32" },
 
   avx_mutex_new: { parameters: [], result: "f64" },
   avx_mutex_try_lock: { parameters: [H], result: "i32" },
@@ -138,4 +144,4 @@ export const Kind = {
 } as const;
 
 /** ABI version this binding expects (native/ffi/core.zig). @internal */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;

@@ -235,7 +235,6 @@ export class Server implements AsyncDisposable {
   readonly #protocol: "http" | "tcp";
   readonly #workers: Worker[] = [];
   /** Each worker's completion queue, to mute its doorbell before a terminate. */
-  readonly #queues: number[] = [];
   readonly #exited: Promise<void>[] = [];
   #addr: NetAddr | undefined;
   #shutdown: Promise<void> | undefined;
@@ -257,7 +256,6 @@ export class Server implements AsyncDisposable {
       const exited = Promise.withResolvers<void>();
       w.onmessage = (e: MessageEvent<ServeWorkerReport>) => {
         if (e.data.type === "ready") {
-          this.#queues[i] = e.data.queue;
           readyP.resolve();
         } else if (e.data.type === "failed") {
           readyP.reject(new AvxError("INVALID_ARGUMENT", `serve: worker ${i}: ${e.data.message}`));
@@ -315,14 +313,9 @@ export class Server implements AsyncDisposable {
       new Promise<void>((r) => timer = setTimeout(r, 2000)),
     ]);
     clearTimeout(timer);
-    // Workers that did not leave by themselves: mute their doorbells first
-    // (terminating an isolate while its doorbell calls into it crashes the
-    // process), then terminate those whose doorbell is not in a call.
-    for (const [i, w] of this.#workers.entries()) {
-      const q = this.#queues[i];
-      if (q !== undefined && lib().avx_cq_quiesce(q) === 1) continue; // left running: safer than a crash
-      w.terminate();
-    }
+    // Workers that did not leave by themselves are terminated: nothing
+    // native calls into them, and their threads' exit closes their queues.
+    for (const w of this.#workers) w.terminate();
     this.#backend.release();
     this.#finished.resolve();
   }

@@ -110,7 +110,7 @@ async function serveTcp(
     listener.close();
     accepted[Symbol.dispose]();
     open[Symbol.dispose]();
-    await quiesceIsolate();
+    quiesceIsolate();
     scope.postMessage({ type: "exited" });
     scope.close();
   }
@@ -147,7 +147,7 @@ async function main(start: ServeWorkerStart): Promise<void> {
   } finally {
     l.avx_serve_stop(start.server, start.index);
     l.avx_handle_release(start.server);
-    await quiesceIsolate();
+    quiesceIsolate();
     scope.postMessage({ type: "exited" });
     scope.close();
   }

@@ -63,8 +63,6 @@ const token = Symbol("Runtime");
 class Owner {
   readonly workers: (Worker | undefined)[];
   readonly exited: boolean[];
-  /** Each worker's completion queue id, from its "ready" report. */
-  readonly queues: number[];
   readonly exitWaiters: (() => void)[] = [];
   readonly url: URL = new URL("./worker.ts", import.meta.url);
   stopping = false;
@@ -72,7 +70,6 @@ class Owner {
   constructor(readonly rt: number, readonly count: number) {
     this.workers = new Array(count).fill(undefined);
     this.exited = new Array(count).fill(false);
-    this.queues = new Array(count).fill(0);
   }
 
   /** Start worker `i`; resolves when it has attached. */
@@ -80,14 +77,11 @@ class Owner {
     const w = new Worker(this.url, { type: "module", name: `avx-worker-${i}` });
     this.workers[i] = w;
     this.exited[i] = false;
-    this.queues[i] = 0;
     return new Promise<void>((resolve, reject) => {
       w.onmessage = (e: MessageEvent<WorkerReport>) => {
         const report = e.data;
-        if (report.type === "ready") {
-          this.queues[i] = report.queue;
-          resolve();
-        } else if (report.type === "failed") reject(new AvxError("INVALID_STATE", `worker ${i}: ${report.message}`));
+        if (report.type === "ready") resolve();
+        else if (report.type === "failed") reject(new AvxError("INVALID_STATE", `worker ${i}: ${report.message}`));
         else if (report.type === "exited") this.#exited(i, w);
         else if (report.type === "left") this.#left(i, w);
       };
@@ -129,11 +123,11 @@ class Owner {
   /** Worker `i` died: its running tasks end WORKER_LOST, a replacement starts. */
   #lost(i: number, w: Worker): void {
     if (this.workers[i] !== w) return;
-    const busy = this.queues[i] > 0 && lib().avx_cq_quiesce(this.queues[i]) === 1;
-    if (busy) console.warn(`avx: worker ${i} failed with a doorbell call in flight; it is left to end on its own`);
-    else w.terminate();
+    w.terminate();
+    // Its completion queue is closed by its thread's exit (native), not
+    // here: the isolate may still be running until the termination lands.
     // INVALID_STATE: it died before attaching, or left already.
-    lib().avx_rt_lose(this.rt, i, busy ? 0 : 1);
+    lib().avx_rt_lose(this.rt, i, 0);
     if (this.stopping) return this.#markExited(i);
     this.start(i).catch(() => {});
   }
@@ -154,28 +148,18 @@ class Owner {
   }
 
   /**
-   * Terminate whatever is still running and declare it lost natively. A
-   * worker stuck in a task that never returns to its event loop, while its
-   * doorbell thread waits on a call into it, cannot be terminated without
-   * crashing the process: it is left running (and said so).
+   * Terminate whatever is still running and declare it lost natively. Any
+   * worker can be terminated at any moment: nothing native calls into it,
+   * and its thread's exit closes its completion queue.
    */
   terminateAll(): void {
     const l = lib();
     for (let i = 0; i < this.count; i++) {
       const w = this.workers[i];
       if (w === undefined) continue;
-      if (this.exited[i]) {
-        w.terminate();
-        continue;
-      }
-      const busy = this.queues[i] > 0 && l.avx_cq_quiesce(this.queues[i]) === 1;
-      if (busy) {
-        console.warn(`avx: worker ${i} is stuck in a task that never yields; it cannot be stopped safely`);
-      } else {
-        w.terminate();
-      }
-      // A stuck isolate is alive: only it may touch its completion queue.
-      l.avx_rt_lose(this.rt, i, busy ? 0 : 1);
+      w.terminate();
+      if (this.exited[i]) continue;
+      l.avx_rt_lose(this.rt, i, 0);
       this.exited[i] = true;
     }
   }

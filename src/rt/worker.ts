@@ -124,7 +124,7 @@ async function main(start: WorkerStart): Promise<void> {
   // now (their handles will never settle here).
   releasePendingJoins();
   // Only once the doorbell thread has ended may this isolate go.
-  await quiesceIsolate();
+  quiesceIsolate();
   scope.postMessage(leaving === undefined ? { type: "exited" } : { type: "left", reason: leaving });
   realClose();
 }

@@ -1,0 +1,133 @@
+/**
+ * The bell: how an idle isolate is woken when its completion queue has
+ * work, in a way that stays safe when any isolate ends at any moment.
+ *
+ * Each isolate waits with `Atomics.waitAsync` on a small SharedArrayBuffer
+ * of its own. One isolate of the process, the *relay*, sleeps in a native
+ * call until queues are rung, then bumps and `Atomics.notify`s their
+ * buffers. A notify aimed at an isolate that has ended does nothing, and
+ * native code never calls into any isolate (a thread-safe callback into a
+ * terminated Worker crashed the process). See native/core/bell.zig.
+ *
+ * The relay is a `node:worker_threads` Worker started by the first isolate
+ * that needs it, `unref`'d so it never keeps a program alive. Isolates hand
+ * it their buffer over a BroadcastChannel (the one permission-free path
+ * between any two isolates of a process).
+ *
+ * @module
+ */
+import { lib, libraryPath } from "./library.ts";
+import { ABI_VERSION } from "./symbols.ts";
+
+/** What isolates and the relay say on the channel. @internal */
+export type BellMessage =
+  | { type: "register"; id: number; sab: SharedArrayBuffer }
+  | { type: "ready"; epoch: number };
+
+/** The channel of this copy of the library in this process. */
+function channelName(): string {
+  return `avx.bell.${lib().avx_bell_nonce()}`;
+}
+
+let starting: Promise<void> | undefined;
+
+/** Start the relay if none runs (and nobody else is starting one). */
+export function ensureRelay(): void {
+  if (lib().avx_bell_claim() !== 1) return;
+  starting = startRelay().catch((e) => {
+    // The claim expires and another isolate (or this one, at its next
+    // check) tries again.
+    console.error("avx: could not start the bell relay:", e);
+  });
+}
+
+async function startRelay(): Promise<void> {
+  // A node:worker_threads Worker, not a Web Worker: it can be unref'd (a
+  // Web Worker keeps the process alive), and it outlives a Worker that
+  // started it and was terminated (measured). Its start blocks this
+  // isolate once, for about 40 ms (150 ms when node:process is not loaded
+  // yet).
+  const { Worker } = await import("node:worker_threads");
+  const source = `(${relayMain.toString()})(require("node:worker_threads").workerData);`;
+  const worker = new Worker(source, {
+    eval: true,
+    workerData: { path: libraryPath(), abi: ABI_VERSION, channel: channelName() },
+    name: "avx-bell",
+  });
+  worker.unref();
+  worker.on("error", (e: unknown) => console.error("avx: the bell relay failed:", e));
+}
+
+/**
+ * Register queue `id`'s buffer with the relay, now if it runs, else when
+ * it says it is ready. Safe to call again (after a relay was replaced).
+ */
+export function register(id: number, sab: SharedArrayBuffer): void {
+  ensureRelay();
+  const channel = new BroadcastChannel(channelName());
+  const send = (): boolean => {
+    if (lib().avx_bell_announce(id) !== 1) return false;
+    channel.postMessage({ type: "register", id, sab } satisfies BellMessage);
+    channel.close();
+    return true;
+  };
+  // Subscribed before looking: a "ready" sent after the look reaches us.
+  if (send()) return;
+  channel.onmessage = (e: MessageEvent<BellMessage>) => {
+    if (e.data?.type === "ready") send();
+  };
+}
+
+/** Whether a relay start is in progress in this isolate (tests). @internal */
+export function relayStarting(): Promise<void> | undefined {
+  return starting;
+}
+
+/**
+ * The relay's whole program. It runs in a `node:worker_threads` Worker from
+ * source text, so it is self-contained: its own symbol table, no imports.
+ */
+function relayMain(data: { path: string; abi: number; channel: string }): void {
+  const l = Deno.dlopen(data.path, {
+    avx_init: { parameters: [], result: "i32" },
+    avx_bell_attach: { parameters: [], result: "i32" },
+    avx_bell_registered: { parameters: ["f64", "u32"], result: "i32" },
+    avx_bell_awaited: { parameters: [], result: "i32" },
+    avx_bell_wait: { parameters: ["buffer", "u32", "f64"], result: "i32" },
+  }).symbols;
+  if (l.avx_init() !== data.abi) return;
+  /** Per queue slot: the queue id and its isolate's buffer. */
+  const views: ({ id: number; view: Int32Array } | undefined)[] = new Array(256).fill(undefined);
+  const channel = new BroadcastChannel(data.channel);
+  let epoch = 0;
+  channel.onmessage = (e: MessageEvent) => {
+    const m = e.data;
+    if (m === null || typeof m !== "object" || m.type !== "register") return;
+    if (typeof m.id !== "number" || !(m.sab instanceof SharedArrayBuffer) || m.sab.byteLength < 4) return;
+    if (l.avx_bell_registered(m.id, epoch) === 1) views[m.id & 255] = { id: m.id, view: new Int32Array(m.sab, 0, 1) };
+  };
+  epoch = l.avx_bell_attach();
+  if (epoch <= 0) {
+    channel.close(); // another relay runs
+    return;
+  }
+  channel.postMessage({ type: "ready", epoch });
+  const out = new Uint32Array(256);
+  const turn = () => new Promise((r) => setTimeout(r, 1));
+  (async () => {
+    for (;;) {
+      // With a registration on its way, stay in JavaScript (the message
+      // arrives through this isolate's event loop); otherwise sleep
+      // natively until something is rung.
+      const awaiting = l.avx_bell_awaited() > 0;
+      const n = l.avx_bell_wait(out, out.length, awaiting ? 0 : -1);
+      for (let i = 0; i < n; i++) {
+        const entry = views[out[i] & 255];
+        if (entry === undefined || entry.id !== out[i]) continue;
+        Atomics.add(entry.view, 0, 1);
+        Atomics.notify(entry.view, 0);
+      }
+      if (awaiting || n === 0) await turn();
+    }
+  })();
+}
