@@ -126,6 +126,14 @@ Deno.test("runtime: a task closing its worker isolate loses only its own task", 
   assert.equal(rt.metrics().workersReplaced, 1);
 });
 
+Deno.test("runtime: a task calling Deno.exit() loses its task, and its worker is replaced", async () => {
+  await using rt = await Runtime.create({ workerThreads: 2 });
+  for (let i = 0; i < 3; i++) await rejectsWith(rt.spawn(tasks, "exitWorker"), "WORKER_LOST");
+  const sums = await Promise.all(Array.from({ length: 50 }, (_, i) => rt.spawn<number>(tasks, "add", i, 1)));
+  assert.deepEqual(sums, Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.equal(rt.metrics().workersReplaced, 3);
+});
+
 Deno.test("runtime: a task that never lets go of its worker cannot starve that worker's timers", async () => {
   await using rt = await Runtime.create({ workerThreads: 1 });
   using stop = new AtomicFlag();

@@ -234,7 +234,6 @@ export class Server implements AsyncDisposable {
   readonly #backend: Backend;
   readonly #protocol: "http" | "tcp";
   readonly #workers: Worker[] = [];
-  /** Each worker's completion queue, to mute its doorbell before a terminate. */
   readonly #exited: Promise<void>[] = [];
   #addr: NetAddr | undefined;
   #shutdown: Promise<void> | undefined;

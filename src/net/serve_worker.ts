@@ -181,8 +181,8 @@ class Station {
     for (;;) {
       // Completions of this isolate's other waits (sockets of raw TCP
       // handlers, timers, channels) are drained here with one fast call,
-      // since the doorbell's callback only runs when the event loop is
-      // idle, which a busy station loop seldom is. What they resolved runs
+      // since the bell only wakes the event loop when it is idle, which a
+      // busy station loop seldom is. What they resolved runs
       // before the next poll blocks.
       if (q.pending > 0) {
         const before = q.pending;

@@ -60,13 +60,13 @@ scope.onmessage = (e) => {
   main(e.data).catch((err) => console.error("avx worker: failed:", err));
 };
 
-// An isolate must never die with its doorbell thread inside a call into it
-// (the process would crash): this worker leaves on its own instead. An
-// uncaught error, an unhandled rejection or a task calling `close()` makes
-// it give its slot up (its running tasks end WORKER_LOST, its queue moves
-// to the other workers), close its completion queue, wait for the doorbell
-// thread to end, tell the owner (which starts a replacement) and only then
-// close for real.
+// A worker that ends on its own says so first, so that the owner notices
+// and starts a replacement at once. An uncaught error, an unhandled
+// rejection, a task calling `close()` or `Deno.exit()` makes it give its
+// slot up (its running tasks end WORKER_LOST, its queue moves to the other
+// workers), close its completion queue, tell the owner and only then close
+// for real. (Ending without this is safe too: nothing native calls into
+// it, and its thread's exit closes its queue.)
 let leaving: string | undefined;
 let wakeLoop: (() => void) | undefined;
 const realClose = scope.close.bind(scope);
@@ -88,6 +88,9 @@ globalThis.addEventListener("unhandledrejection", (e) => {
   leave(`unhandled rejection: ${e.reason}`);
 });
 scope.close = () => leave("close() was called");
+// In a Worker, Deno.exit() ends only that Worker, silently: the owner
+// would never learn of it.
+Deno.exit = ((code?: number) => leave(`Deno.exit(${code ?? 0}) was called`)) as typeof Deno.exit;
 
 async function main(start: WorkerStart): Promise<void> {
   const l = lib();
@@ -123,7 +126,6 @@ async function main(start: WorkerStart): Promise<void> {
   // Subtasks this isolate spawned and never collected: their references go
   // now (their handles will never settle here).
   releasePendingJoins();
-  // Only once the doorbell thread has ended may this isolate go.
   quiesceIsolate();
   scope.postMessage(leaving === undefined ? { type: "exited" } : { type: "left", reason: leaving });
   realClose();

@@ -90,6 +90,12 @@ export function closeWorker(): Promise<never> {
   return new Promise(() => {});
 }
 
+/** Ends its worker isolate with `Deno.exit()`; never settles. */
+export function exitWorker(): Promise<never> {
+  Deno.exit(3);
+  return new Promise(() => {});
+}
+
 /** Sets `flag` after `ms` milliseconds of a Deno timer. */
 export async function setAfter(flag: number, ms: number): Promise<void> {
   const f = AtomicFlag.from(flag);
