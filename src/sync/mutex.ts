@@ -8,6 +8,7 @@ import { Kind } from "../ffi/symbols.ts";
 import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { Holds } from "./holds.ts";
 
 /**
  * A native mutex. Uncontended locking is one CAS; a contended lock spins
@@ -29,6 +30,9 @@ import { adopt, created, type Handle, Resource } from "../resource.ts";
  * ```
  */
 export class Mutex extends Resource {
+  /** Guards of this wrapper still held: they outlive its disposal. */
+  readonly #holds = new Holds();
+
   /**
    * Create a new mutex.
    *
@@ -126,10 +130,25 @@ export class Mutex extends Resource {
     return r === 1;
   }
 
-  /** @internal */
+  /** A guard was handed out. @internal */
+  guardTaken(): void {
+    this.#holds.taken();
+  }
+
+  /**
+   * Unlock for a guard. Works after this wrapper was disposed: its guards
+   * keep the object alive (see `Holds`). @internal
+   */
   unlockRaw(): void {
-    const r = lib().avx_mutex_unlock(this.live);
+    const h = this.handle;
+    const r = lib().avx_mutex_unlock(h);
+    this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.unlock");
+  }
+
+  /** Keep the object alive for guards still held. */
+  protected override beforeDispose(): void {
+    this.#holds.keep(this.handle, Kind.mutex);
   }
 }
 
@@ -157,6 +176,7 @@ export class MutexGuard implements Disposable {
   /** @internal */
   constructor(mutex: Mutex) {
     this.mutex = mutex;
+    mutex.guardTaken();
   }
 
   /** Whether this guard still holds the lock. */

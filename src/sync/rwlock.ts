@@ -8,6 +8,7 @@ import { Kind } from "../ffi/symbols.ts";
 import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { Holds } from "./holds.ts";
 
 /**
  * Many readers or one writer. Neither side starves: once anyone waits,
@@ -28,6 +29,9 @@ import { adopt, created, type Handle, Resource } from "../resource.ts";
  * ```
  */
 export class RwLock extends Resource {
+  /** Guards of this wrapper still held: they outlive its disposal. */
+  readonly #holds = new Holds();
+
   /**
    * Create a new lock.
    *
@@ -150,11 +154,25 @@ export class RwLock extends Resource {
     return new RwLockGuard(this, "write");
   }
 
-  /** @internal */
+  /** A guard was handed out. @internal */
+  guardTaken(): void {
+    this.#holds.taken();
+  }
+
+  /**
+   * Unlock for a guard. Works after this wrapper was disposed: its guards
+   * keep the object alive (see `Holds`). @internal
+   */
   unlockRaw(mode: "read" | "write"): void {
-    const h = this.live;
+    const h = this.handle;
     const r = mode === "read" ? lib().avx_rwlock_unlock_read(h) : lib().avx_rwlock_unlock_write(h);
+    this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.unlock");
+  }
+
+  /** Keep the object alive for guards still held. */
+  protected override beforeDispose(): void {
+    this.#holds.keep(this.handle, Kind.rwlock);
   }
 }
 
@@ -180,6 +198,7 @@ export class RwLockGuard implements Disposable {
   constructor(lock: RwLock, mode: "read" | "write") {
     this.lock = lock;
     this.mode = mode;
+    lock.guardTaken();
   }
 
   /** Whether this guard still holds the lock. */

@@ -8,6 +8,7 @@ import { Kind } from "../ffi/symbols.ts";
 import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { Holds } from "./holds.ts";
 
 /** The most permits a semaphore can hold. */
 export const MAX_PERMITS = 2 ** 31 - 1;
@@ -37,6 +38,9 @@ function checkCount(n: number, what: string): number {
  * ```
  */
 export class Semaphore extends Resource {
+  /** Permits of this wrapper still held: they outlive its disposal. */
+  readonly #holds = new Holds();
+
   /**
    * Create a semaphore with `permits` free permits.
    *
@@ -135,6 +139,27 @@ export class Semaphore extends Resource {
     if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.release");
   }
 
+  /** A permit was handed out. @internal */
+  permitTaken(): void {
+    this.#holds.taken();
+  }
+
+  /**
+   * Give a permit's `n` back. Works after this wrapper was disposed: its
+   * permits keep the object alive (see `Holds`). @internal
+   */
+  releaseRaw(n: number): void {
+    const h = this.handle;
+    const r = lib().avx_semaphore_release(h, n);
+    this.#holds.given(h);
+    if (r !== 0) throw AvxError.fromStatus(r, "Permit.release");
+  }
+
+  /** Keep the object alive for permits still held. */
+  protected override beforeDispose(): void {
+    this.#holds.keep(this.handle, Kind.semaphore);
+  }
+
   /**
    * Permits free right now.
    *
@@ -174,6 +199,7 @@ export class Permit implements Disposable {
   constructor(semaphore: Semaphore, count: number) {
     this.semaphore = semaphore;
     this.count = count;
+    semaphore.permitTaken();
   }
 
   /**
@@ -188,7 +214,7 @@ export class Permit implements Disposable {
   release(): void {
     if (!this.#held) return;
     this.#held = false;
-    this.semaphore.release(this.count);
+    this.semaphore.releaseRaw(this.count);
   }
 
   /** Releases (same as {@link Permit.release}). */
