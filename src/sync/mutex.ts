@@ -5,8 +5,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkHandle, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
 import { Holds } from "./holds.ts";
 
@@ -59,6 +59,7 @@ export class Mutex extends Resource {
    * ```
    */
   static from(handle: Handle): Mutex {
+    checkHandle(handle, "Mutex.from");
     return adopt(() => new Mutex(), handle, Kind.mutex, "Mutex");
   }
 
@@ -73,8 +74,10 @@ export class Mutex extends Resource {
    * ```
    */
   async lock(options?: WaitOptions): Promise<MutexGuard> {
+    // Every option is checked before a waiter exists natively.
+    const o = checkWaitOptions(options, "Mutex.lock");
     const h = this.live;
-    const r = await submit((q) => lib().avx_mutex_lock_async(h, q), "Mutex.lock", options, this);
+    const r = await submit((q) => lib().avx_mutex_lock_async(h, q), "Mutex.lock", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.lock");
     return new MutexGuard(this);
   }
@@ -90,8 +93,8 @@ export class Mutex extends Resource {
    * ```
    */
   lockSync(options?: { timeout?: number }): MutexGuard {
-    const h = this.live;
-    const r = lib().avx_mutex_lock(h, syncTimeout(options?.timeout, "Mutex.lockSync"));
+    const t = syncOptions(options, "Mutex.lockSync");
+    const r = lib().avx_mutex_lock(this.live, t);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.lockSync");
     return new MutexGuard(this);
   }

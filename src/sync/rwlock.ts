@@ -5,8 +5,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkHandle, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
 import { Holds } from "./holds.ts";
 
@@ -55,6 +55,7 @@ export class RwLock extends Resource {
    * ```
    */
   static from(handle: Handle): RwLock {
+    checkHandle(handle, "RwLock.from");
     return adopt(() => new RwLock(), handle, Kind.rwlock, "RwLock");
   }
 
@@ -68,8 +69,9 @@ export class RwLock extends Resource {
    * ```
    */
   async read(options?: WaitOptions): Promise<RwLockGuard> {
+    const o = checkWaitOptions(options, "RwLock.read");
     const h = this.live;
-    const r = await submit((q) => lib().avx_rwlock_read_async(h, q), "RwLock.read", options, this);
+    const r = await submit((q) => lib().avx_rwlock_read_async(h, q), "RwLock.read", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.read");
     return new RwLockGuard(this, "read");
   }
@@ -84,8 +86,9 @@ export class RwLock extends Resource {
    * ```
    */
   async write(options?: WaitOptions): Promise<RwLockGuard> {
+    const o = checkWaitOptions(options, "RwLock.write");
     const h = this.live;
-    const r = await submit((q) => lib().avx_rwlock_write_async(h, q), "RwLock.write", options, this);
+    const r = await submit((q) => lib().avx_rwlock_write_async(h, q), "RwLock.write", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.write");
     return new RwLockGuard(this, "write");
   }
@@ -100,7 +103,8 @@ export class RwLock extends Resource {
    * ```
    */
   readSync(options?: { timeout?: number }): RwLockGuard {
-    const r = lib().avx_rwlock_read(this.live, syncTimeout(options?.timeout, "RwLock.readSync"));
+    const t = syncOptions(options, "RwLock.readSync");
+    const r = lib().avx_rwlock_read(this.live, t);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.readSync");
     return new RwLockGuard(this, "read");
   }
@@ -115,7 +119,8 @@ export class RwLock extends Resource {
    * ```
    */
   writeSync(options?: { timeout?: number }): RwLockGuard {
-    const r = lib().avx_rwlock_write(this.live, syncTimeout(options?.timeout, "RwLock.writeSync"));
+    const t = syncOptions(options, "RwLock.writeSync");
+    const r = lib().avx_rwlock_write(this.live, t);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.writeSync");
     return new RwLockGuard(this, "write");
   }

@@ -5,8 +5,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkHandle, checkInteger, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
 import { Holds } from "./holds.ts";
 
@@ -14,11 +14,19 @@ import { Holds } from "./holds.ts";
 export const MAX_PERMITS = 2 ** 31 - 1;
 
 function checkCount(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 0 || n > MAX_PERMITS) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: permits must be an integer in 0..${MAX_PERMITS}, got ${n}`);
-  }
-  return n;
+  return checkInteger(n, what, "permits", 0, MAX_PERMITS);
 }
+
+/** `avx_semaphore_release`'s status: `invalid_argument` means above MAX_PERMITS. */
+function releaseFailed(r: number, what: string): AvxError {
+  if (r === INVALID_ARGUMENT) {
+    return new AvxError("LIMIT", `${what}: the semaphore would hold more than ${MAX_PERMITS} permits`);
+  }
+  return AvxError.fromStatus(r, what);
+}
+
+// `invalid_argument` of native/core/code.zig (not in `Status`).
+const INVALID_ARGUMENT = -10;
 
 /**
  * A semaphore: `acquire(n)` waits until `n` permits are free and takes
@@ -65,6 +73,7 @@ export class Semaphore extends Resource {
    * ```
    */
   static from(handle: Handle): Semaphore {
+    checkHandle(handle, "Semaphore.from");
     return adopt(() => new Semaphore(0), handle, Kind.semaphore, "Semaphore");
   }
 
@@ -80,8 +89,9 @@ export class Semaphore extends Resource {
    */
   async acquire(n = 1, options?: WaitOptions): Promise<Permit> {
     checkCount(n, "Semaphore.acquire");
+    const o = checkWaitOptions(options, "Semaphore.acquire");
     const h = this.live;
-    const r = await submit((q) => lib().avx_semaphore_acquire_async(h, n, q), "Semaphore.acquire", options, this);
+    const r = await submit((q) => lib().avx_semaphore_acquire_async(h, n, q), "Semaphore.acquire", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.acquire");
     return new Permit(this, n);
   }
@@ -97,7 +107,8 @@ export class Semaphore extends Resource {
    */
   acquireSync(n = 1, options?: { timeout?: number }): Permit {
     checkCount(n, "Semaphore.acquireSync");
-    const r = lib().avx_semaphore_acquire(this.live, n, syncTimeout(options?.timeout, "Semaphore.acquireSync"));
+    const t = syncOptions(options, "Semaphore.acquireSync");
+    const r = lib().avx_semaphore_acquire(this.live, n, t);
     if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.acquireSync");
     return new Permit(this, n);
   }
@@ -123,7 +134,8 @@ export class Semaphore extends Resource {
 
   /**
    * Add `n` permits (default 1). Usually you release a {@link Permit}
-   * instead; this is for semaphores used as counters of events.
+   * instead; this is for semaphores used as counters of events. Throws
+   * `LIMIT` if the semaphore would hold more than {@link MAX_PERMITS}.
    *
    * @example
    * ```ts
@@ -136,7 +148,7 @@ export class Semaphore extends Resource {
   release(n = 1): void {
     checkCount(n, "Semaphore.release");
     const r = lib().avx_semaphore_release(this.live, n);
-    if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.release");
+    if (r !== 0) throw releaseFailed(r, "Semaphore.release");
   }
 
   /** A permit was handed out. @internal */
@@ -152,7 +164,7 @@ export class Semaphore extends Resource {
     const h = this.handle;
     const r = lib().avx_semaphore_release(h, n);
     this.#holds.given(h);
-    if (r !== 0) throw AvxError.fromStatus(r, "Permit.release");
+    if (r !== 0) throw releaseFailed(r, "Permit.release");
   }
 
   /** Keep the object alive for permits still held. */
