@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { AvxError, Runtime } from "../../mod.ts";
+import { type AvxError, Runtime } from "../../mod.ts";
 
 const mode = Deno.args[0];
 const tasks = new URL("./tasks.ts", import.meta.url).href;
