@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { describeValue } from "./errors.ts";
 import { deserialize, serialize } from "node:v8";
 
 /**
@@ -44,6 +45,10 @@ export const bytesCodec: Codec<Uint8Array> = {
   encode(value) {
     if (!(value instanceof Uint8Array)) {
       throw new TypeError(`bytes codec: expected a Uint8Array, got ${typeName(value)}`);
+    }
+    // A detached buffer reads as empty: sending it would send nothing.
+    if ((value.buffer as ArrayBuffer).detached === true) {
+      throw new TypeError("bytes codec: the Uint8Array's buffer is detached");
     }
     return value;
   },
@@ -143,7 +148,10 @@ export function resolveCodec<T>(codec: Codec<T> | CodecName | undefined): Codec<
     case "structured":
       return structuredCodec as Codec<T>;
     default:
-      if (typeof codec.encode !== "function" || typeof codec.decode !== "function") {
+      if (
+        codec === null || typeof codec !== "object" || typeof codec.encode !== "function" ||
+        typeof codec.decode !== "function"
+      ) {
         throw new TypeError("codec must have encode and decode functions");
       }
       return codec;
@@ -156,11 +164,12 @@ export function encodeWith<T>(codec: Codec<T>, value: T): Uint8Array {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`codec.encode must return a Uint8Array, got ${typeName(bytes)}`);
   }
+  if ((bytes.buffer as ArrayBuffer).detached === true) {
+    throw new TypeError("codec.encode returned a Uint8Array whose buffer is detached");
+  }
   return bytes;
 }
 
 function typeName(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
-  return typeof v;
+  return describeValue(v);
 }

@@ -284,7 +284,7 @@ function describe(code: AvxErrorCode): string {
     case "NOT_LOCKED":
       return "not locked";
     case "LIMIT":
-      return "too many objects or pending operations";
+      return "a limit was reached (too many objects or pending operations, or a value out of range)";
     case "DISCONNECTED":
       return "the sender went away without sending";
     case "ALREADY_SENT":
@@ -311,4 +311,96 @@ function describe(code: AvxErrorCode): string {
       if ((OS_ERRORS as readonly string[]).includes(code)) return `OS error ${code}`;
       return code.toLowerCase().replaceAll("_", " ");
   }
+}
+
+/**
+ * A short, safe description of any value for an error message: never
+ * throws (Symbols, objects without a prototype or with a throwing
+ * `toString`, huge strings). @internal
+ */
+export function describeValue(v: unknown): string {
+  switch (typeof v) {
+    case "string":
+      return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
+    case "number":
+      return Object.is(v, -0) ? "-0" : String(v);
+    case "bigint":
+      return `${v}n`;
+    case "boolean":
+    case "undefined":
+      return String(v);
+    case "symbol":
+      return "a Symbol";
+    case "function":
+      return "a function";
+    default: {
+      if (v === null) return "null";
+      if (Array.isArray(v)) return "an array";
+      let name: unknown;
+      try {
+        name = Object.getPrototypeOf(v)?.constructor?.name;
+      } catch {
+        name = undefined;
+      }
+      return typeof name === "string" && name !== "" && name !== "Object" ? `an object (${name})` : "an object";
+    }
+  }
+}
+
+/** `INVALID_ARGUMENT` naming the argument and what it must be. @internal */
+export function invalidArgument(what: string, name: string, expected: string, got: unknown): AvxError {
+  return new AvxError("INVALID_ARGUMENT", `${what}: ${name} must be ${expected}, got ${describeValue(got)}`);
+}
+
+/**
+ * Check a count (permits, capacity, batch size): an integer in
+ * `min..max`. `-0` is refused: it is not a count anyone means, and native
+ * code would take it for an unsigned zero. @internal
+ */
+export function checkInteger(value: unknown, what: string, name: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max || Object.is(value, -0)) {
+    throw invalidArgument(what, name, `an integer in ${min}..${max}`, value);
+  }
+  return value;
+}
+
+/**
+ * Check an options bag: `undefined`, or an object (not null, not an
+ * array). Returns it for reading. @internal
+ */
+export function checkOptions<T extends object>(options: unknown, what: string, name = "options"): T | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw invalidArgument(what, name, "an object or undefined", options);
+  }
+  return options as T;
+}
+
+/**
+ * Check a byte buffer argument: a `Uint8Array` whose buffer is not
+ * detached (a detached one reads as empty and would be sent as nothing).
+ * A `TypeError`, as Web APIs throw for such buffers. @internal
+ */
+export function checkBytes(value: unknown, what: string, name: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${what}: ${name} must be a Uint8Array, got ${describeValue(value)}`);
+  }
+  if ((value.buffer as ArrayBuffer).detached === true) {
+    throw new TypeError(`${what}: ${name} is a view of a detached ArrayBuffer`);
+  }
+  return value;
+}
+
+/**
+ * Check a handle passed to a `from`: a positive safe integer. The native
+ * lookup then tells stale, forged and wrong-kind handles apart. @internal
+ */
+export function checkHandle(handle: unknown, what: string): number {
+  if (typeof handle !== "number" || !Number.isSafeInteger(handle) || handle <= 0) {
+    throw new AvxError(
+      "INVALID_HANDLE",
+      `${what}: handle must be a handle (a positive integer), got ${describeValue(handle)}`,
+    );
+  }
+  return handle;
 }

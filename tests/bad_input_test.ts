@@ -140,3 +140,158 @@ Deno.test("bad input: every object created here was freed", () => {
   }
   assert.equal(liveHandles(), before);
 });
+
+/** A typed error naming `name`: an AvxError of `c`, or a TypeError. */
+const typed = (c: string, name: string) => (e: unknown) =>
+  ((e instanceof AvxError && e.code === c) || (c === "TypeError" && e instanceof TypeError)) &&
+  (e as Error).message.includes(name);
+
+Deno.test("bad input: a bad signal never leaves a waiter behind (the lock is not lost)", async () => {
+  using m = new Mutex();
+  const held = m.lockSync();
+  await assert.rejects(m.lock({ signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  await assert.rejects(m.lock({ signal: {} as AbortSignal, timeout: 5 }), typed("INVALID_ARGUMENT", "signal"));
+  held.unlock();
+  const g = m.tryLock();
+  assert.ok(g, "nobody else got the lock");
+  g.unlock();
+  using l = new RwLock();
+  const w = l.writeSync();
+  await assert.rejects(l.read({ signal: "x" as unknown as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  await assert.rejects(l.write({ timeout: -1 }), typed("INVALID_ARGUMENT", "timeout"));
+  w.unlock();
+  l.tryWrite()!.unlock();
+  using s = new Semaphore(0);
+  await assert.rejects(s.acquire(1, { signal: 1 as unknown as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  s.release(1);
+  assert.ok(s.tryAcquire(1), "the permit was not handed to an orphan");
+  using cv = new Condvar();
+  const cg = m.lockSync();
+  await assert.rejects(cv.wait(cg, { signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  assert.ok(cg.held && m.locked, "the guard still holds its mutex");
+  cg.unlock();
+  assert.equal(cv.notifyAll(), 0, "no waiter was registered");
+});
+
+Deno.test("bad input: channel waits check their options before receiving or sending anything", async () => {
+  const [tx, rx] = mpsc<string>({ codec: "string" });
+  tx.trySend("kept");
+  await assert.rejects(rx.recv({ timeout: -1 }), typed("INVALID_ARGUMENT", "timeout"));
+  await assert.rejects(rx.recv({ signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  await assert.rejects(rx.recvMany(8, { signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  assert.throws(() => rx.recvSync(5 as never), typed("INVALID_ARGUMENT", "options"));
+  assert.equal(rx.length, 1, "the message is still queued");
+  await assert.rejects(tx.send("no", { signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  await assert.rejects(tx.sendMany(["no"], { timeout: NaN }), typed("INVALID_ARGUMENT", "timeout"));
+  assert.throws(() => tx.sendSync("no", { timeout: Symbol() as never }), typed("INVALID_ARGUMENT", "timeout"));
+  assert.equal(rx.length, 1, "nothing was sent");
+  using b = broadcast<string>({ codec: "string" });
+  using br = b.subscribe();
+  b.sendSync("kept");
+  await assert.rejects(br.recv({ signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  assert.equal(br.tryRecv(), "kept");
+  const [otx, orx] = oneshot<string>({ codec: "string" });
+  otx.send("kept");
+  await assert.rejects(orx.recv({ signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  assert.equal(orx.tryRecv(), "kept");
+  for (const r of [tx, rx, otx, orx]) r[Symbol.dispose]();
+});
+
+Deno.test("bad input: timers check their options before arming anything", async () => {
+  const { sleep, timeout, deadline, interval, now, timerMetrics } = await import("../mod.ts");
+  const armed = timerMetrics().armed;
+  await assert.rejects(sleep(1, { signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  await assert.rejects(
+    timeout(Promise.resolve(1), 1, { signal: {} as AbortSignal }),
+    typed("INVALID_ARGUMENT", "signal"),
+  );
+  await assert.rejects(
+    deadline(Promise.resolve(1), now() + 1, { signal: 5 as never }),
+    typed("INVALID_ARGUMENT", "signal"),
+  );
+  assert.throws(() => interval(10, { signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  await assert.rejects(sleep(Symbol() as never), typed("INVALID_ARGUMENT", "ms"));
+  assert.equal(timerMetrics().armed, armed, "no timer was armed");
+});
+
+Deno.test("bad input: wrong types are typed errors naming the argument", async () => {
+  using m = new Mutex();
+  using cv = new Condvar();
+  await assert.rejects(cv.wait({} as never), typed("INVALID_ARGUMENT", "guard"));
+  await assert.rejects(cv.wait(undefined as never), typed("INVALID_ARGUMENT", "guard"));
+  assert.throws(() => cv.waitSync({} as never), typed("INVALID_ARGUMENT", "guard"));
+  assert.equal(m.locked, false);
+  const [tx, rx] = mpsc();
+  assert.throws(() => tx.trySendMany(5 as never), typed("INVALID_ARGUMENT", "values"));
+  await assert.rejects(tx.sendMany("ab" as never), typed("INVALID_ARGUMENT", "values"));
+  assert.throws(() => tx.sendManySync(null as never), typed("INVALID_ARGUMENT", "values"));
+  for (const bad of [-0, 1.5, NaN, Symbol(), "1", 2 ** 53]) {
+    assert.throws(() => rx.tryRecvMany(bad as number), typed("INVALID_ARGUMENT", "max"), String(typeof bad));
+    assert.throws(() => mpsc({ capacity: bad as number }), typed("INVALID_ARGUMENT", "capacity"));
+    assert.throws(() => broadcast({ capacity: bad as number }), typed("INVALID_ARGUMENT", "capacity"));
+    assert.throws(() => new Semaphore(bad as number), typed("INVALID_ARGUMENT", "permits"));
+  }
+  using s = new Semaphore(1);
+  await assert.rejects(s.acquire(-0), typed("INVALID_ARGUMENT", "permits"));
+  assert.throws(() => new AtomicCounter(Symbol() as never), typed("INVALID_ARGUMENT", "safe integer"));
+  assert.throws(() => mpsc({ codec: null as never }), TypeError);
+  assert.throws(() => mpsc(5 as never), typed("INVALID_ARGUMENT", "options"));
+  assert.throws(() => m.lockSync({ timeout: Symbol() as never }), typed("INVALID_ARGUMENT", "timeout"));
+  const ab = new ArrayBuffer(4);
+  const view = new Uint8Array(ab);
+  structuredClone(ab, { transfer: [ab] }); // Detaches `view`'s buffer.
+  assert.throws(() => tx.trySend(view), TypeError);
+  assert.equal(rx.length, 0, "a detached buffer is not sent as an empty message");
+  tx[Symbol.dispose]();
+  rx[Symbol.dispose]();
+});
+
+Deno.test("bad input: from() refuses any non-handle with INVALID_HANDLE", () => {
+  const throwing = {
+    toString: () => {
+      throw new Error("toString ran");
+    },
+  };
+  for (const bad of [Symbol(), Object.create(null), throwing, {}, [], 10n, null]) {
+    for (const C of [Mutex, RwLock, Semaphore, Condvar, AtomicCounter, AtomicBox, Sender, BroadcastReceiver]) {
+      assert.throws(() => (C.from as (h: unknown) => unknown)(bad), code("INVALID_HANDLE"), C.name);
+    }
+  }
+});
+
+Deno.test("bad input: limits surface as LIMIT", () => {
+  using c = new AtomicCounter(2 ** 53 - 1);
+  assert.throws(() => c.add(1), code("LIMIT"));
+  using s = new Semaphore(2 ** 31 - 1);
+  assert.throws(() => s.release(1), code("LIMIT"));
+});
+
+Deno.test("bad input: a detached buffer is refused by UDP and TCP instead of sent as nothing", async () => {
+  const { bindUdp, listen, connect } = await import("../mod.ts");
+  using a = bindUdp({ hostname: "127.0.0.1" });
+  using b = bindUdp({ hostname: "127.0.0.1" });
+  const ab = new ArrayBuffer(8);
+  const view = new Uint8Array(ab);
+  structuredClone(ab, { transfer: [ab] });
+  await assert.rejects(a.send(view, b.addr), typed("TypeError", "data"));
+  await assert.rejects(a.send(5 as never, b.addr), typed("TypeError", "data"));
+  await assert.rejects(a.send(new Uint8Array(1), null as never), typed("INVALID_ARGUMENT", "to"));
+  await assert.rejects(b.recv(view), typed("TypeError", "buffer"));
+  await assert.rejects(b.recv(new Uint8Array(4), { signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  // Nothing went out: the next datagram b sees is this one.
+  await a.send(new Uint8Array([7]), b.addr);
+  const [got] = await b.recv();
+  assert.deepEqual([...got], [7]);
+  assert.throws(() => bindUdp(null as never), typed("INVALID_ARGUMENT", "options"));
+  assert.throws(() => listen(null as never), typed("INVALID_ARGUMENT", "options"));
+  using l = listen({ hostname: "127.0.0.1" });
+  await assert.rejects(l.accept({ signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  await assert.rejects(connect({ port: l.addr.port, signal: {} as AbortSignal }), typed("INVALID_ARGUMENT", "signal"));
+  using c = await connect({ hostname: "127.0.0.1", port: l.addr.port });
+  using s = await l.accept();
+  await assert.rejects(c.write(view), typed("TypeError", "p"));
+  await assert.rejects(s.read(view), typed("TypeError", "p"));
+  await c.write(new Uint8Array([1, 2]));
+  const into = new Uint8Array(8);
+  assert.equal(await s.read(into), 2, "only the real write arrived");
+});

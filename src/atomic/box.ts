@@ -5,7 +5,7 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, checkHandle, checkOptions, describeValue } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import { readMessage } from "../ffi/scratch.ts";
@@ -54,7 +54,7 @@ export class AtomicBox<T = Uint8Array> extends Resource {
    * ```
    */
   constructor(initial: T, options?: AtomicBoxOptions<T>) {
-    const codec = resolveCodec(options?.codec);
+    const codec = resolveCodec(checkOptions<AtomicBoxOptions<T>>(options, "new AtomicBox")?.codec);
     const bytes = encodeWith(codec, initial);
     super(() => created(lib().avx_box_new(bytes, bytes.length), "new AtomicBox"));
     this.#codec = codec;
@@ -71,7 +71,8 @@ export class AtomicBox<T = Uint8Array> extends Resource {
    * ```
    */
   static from<T = Uint8Array>(handle: Handle, options?: AtomicBoxOptions<T>): AtomicBox<T> {
-    const codec = resolveCodec<T>(options?.codec);
+    checkHandle(handle, "AtomicBox.from");
+    const codec = resolveCodec<T>(checkOptions<AtomicBoxOptions<T>>(options, "AtomicBox.from")?.codec);
     // Adopting skips creation; the constructor's initial value is unused.
     const box = adopt(
       () => new AtomicBox<T>(new Uint8Array(0) as T, { codec: "bytes" as CodecName }),
@@ -185,7 +186,12 @@ export class AtomicBox<T = Uint8Array> extends Resource {
    */
   compareAndSwap(version: number, value: T): boolean {
     if (!Number.isSafeInteger(version) || version < 0) {
-      throw new AvxError("INVALID_ARGUMENT", `AtomicBox.compareAndSwap: bad version ${version}`);
+      throw new AvxError(
+        "INVALID_ARGUMENT",
+        `AtomicBox.compareAndSwap: version must be a version number (a safe integer >= 0), got ${
+          describeValue(version)
+        }`,
+      );
     }
     const bytes = encodeWith(this.#codec, value);
     const r = lib().avx_box_cas(this.live, version, bytes, bytes.length);

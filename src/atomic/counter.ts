@@ -5,12 +5,15 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, checkHandle, describeValue } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
+
+// `invalid_argument` of native/core/code.zig (not in `Status`).
+const INVALID_ARGUMENT = -10;
 
 function checkInt(n: number, what: string): number {
   if (!Number.isSafeInteger(n)) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: expected a safe integer, got ${n}`);
+    throw new AvxError("INVALID_ARGUMENT", `${what}: expected a safe integer, got ${describeValue(n)}`);
   }
   return n;
 }
@@ -18,7 +21,7 @@ function checkInt(n: number, what: string): number {
 /**
  * An atomic integer counter. Values are exact within
  * ±`Number.MAX_SAFE_INTEGER`; an operation that would leave that range
- * throws `INVALID_ARGUMENT` and changes nothing.
+ * throws `LIMIT` and changes nothing (a bad argument is `INVALID_ARGUMENT`).
  *
  * @example
  * ```ts
@@ -54,11 +57,20 @@ export class AtomicCounter extends Resource {
    * ```
    */
   static from(handle: Handle): AtomicCounter {
+    checkHandle(handle, "AtomicCounter.from");
     return adopt(() => new AtomicCounter(), handle, Kind.counter, "AtomicCounter");
   }
 
   #value(v: number, what: string): number {
-    if (Number.isNaN(v)) throw AvxError.fromStatus(lib().avx_last_error(), what);
+    if (Number.isNaN(v)) {
+      const status = lib().avx_last_error();
+      // Arguments are checked first: native `invalid_argument` means the
+      // result would leave the safe-integer range, a limit of the counter.
+      if (status === INVALID_ARGUMENT) {
+        throw new AvxError("LIMIT", `${what}: the result would leave the safe-integer range (±(2^53 - 1))`);
+      }
+      throw AvxError.fromStatus(status, what);
+    }
     return v;
   }
 

@@ -5,7 +5,7 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, checkHandle } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
 
 /**
@@ -43,6 +43,7 @@ export class AtomicFlag extends Resource {
    * ```
    */
   static from(handle: Handle): AtomicFlag {
+    checkHandle(handle, "AtomicFlag.from");
     return adopt(() => new AtomicFlag(), handle, Kind.flag, "AtomicFlag");
   }
 

@@ -5,9 +5,9 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { syncTimeout, type WaitOptions } from "../ffi/queue.ts";
+import { checkWaitOptions, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
-import { AvxError, LaggedError, Status } from "../errors.ts";
+import { AvxError, checkHandle, checkInteger, checkOptions, LaggedError, Status } from "../errors.ts";
 import { adopt, created, factoryOnly, type Handle, Resource, wrapOwned } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import type { AttachOptions } from "./mpsc.ts";
@@ -42,11 +42,9 @@ export const DEFAULT_BROADCAST_CAPACITY = 1024;
  * ```
  */
 export function broadcast<T = Uint8Array>(options?: BroadcastOptions<T>): BroadcastSender<T> {
-  const capacity = options?.capacity ?? DEFAULT_BROADCAST_CAPACITY;
-  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 2 ** 24) {
-    throw new AvxError("INVALID_ARGUMENT", `broadcast: capacity must be an integer in 1..${2 ** 24}, got ${capacity}`);
-  }
-  const codec = resolveCodec(options?.codec);
+  const o = checkOptions<BroadcastOptions<T>>(options, "broadcast");
+  const capacity = checkInteger(o?.capacity ?? DEFAULT_BROADCAST_CAPACITY, "broadcast", "capacity", 1, 2 ** 24);
+  const codec = resolveCodec(o?.codec);
   const h = created(lib().avx_broadcast_new(capacity), "broadcast");
   return BroadcastSender.fromOwned(h, codec);
 }
@@ -85,7 +83,8 @@ export class BroadcastSender<T = Uint8Array> extends Resource {
    * ```
    */
   static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): BroadcastSender<T> {
-    const codec = resolveCodec<T>(options?.codec);
+    checkHandle(handle, "BroadcastSender.from");
+    const codec = resolveCodec<T>(checkOptions<AttachOptions<T>>(options, "BroadcastSender.from")?.codec);
     return adopt(() => new BroadcastSender<T>(codec), handle, Kind.broadcastSender, "BroadcastSender");
   }
 
@@ -233,7 +232,8 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
    * ```
    */
   static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): BroadcastReceiver<T> {
-    const codec = resolveCodec<T>(options?.codec);
+    checkHandle(handle, "BroadcastReceiver.from");
+    const codec = resolveCodec<T>(checkOptions<AttachOptions<T>>(options, "BroadcastReceiver.from")?.codec);
     return adopt(() => new BroadcastReceiver<T>(codec), handle, Kind.broadcastReceiver, "BroadcastReceiver");
   }
 
@@ -273,13 +273,14 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
    * ```
    */
   async recv(options?: WaitOptions): Promise<T | null> {
+    const o = checkWaitOptions(options, "BroadcastReceiver.recv");
     const h = this.live;
     const l = lib();
     return await receive(
       (b, c) => l.avx_broadcast_try_recv(h, b, c),
       (q) => l.avx_broadcast_recv_async(h, q),
       "BroadcastReceiver.recv",
-      options,
+      o,
       (got) => this.#finish(got, "BroadcastReceiver.recv"),
       this.#borrow,
       this,
@@ -317,8 +318,8 @@ export class BroadcastReceiver<T = Uint8Array> extends Resource implements Async
    * ```
    */
   recvSync(options?: { timeout?: number }): T | null {
+    const t = syncOptions(options, "BroadcastReceiver.recvSync");
     const h = this.live;
-    const t = syncTimeout(options?.timeout, "BroadcastReceiver.recvSync");
     return this.#finish(
       readMessage((b, c) => lib().avx_broadcast_recv(h, b, c, t), this.#borrow),
       "BroadcastReceiver.recvSync",

@@ -5,9 +5,9 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { checkSignal, Deadline, submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
+import { checkWaitOptions, Deadline, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { packBatch, readBatch, readMessage, readPooled } from "../ffi/scratch.ts";
-import { AvxError, Status } from "../errors.ts";
+import { AvxError, checkHandle, checkInteger, checkOptions, describeValue, Status } from "../errors.ts";
 import { adopt, created, factoryOnly, type Handle, Resource, wrapOwned } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import { receive, send } from "./ops.ts";
@@ -46,14 +46,9 @@ export const MAX_CAPACITY = 2 ** 31 - 1;
  * ```
  */
 export function mpsc<T = Uint8Array>(options?: MpscOptions<T>): [Sender<T>, Receiver<T>] {
-  const capacity = options?.capacity ?? 0;
-  if (!Number.isInteger(capacity) || capacity < 0 || capacity > MAX_CAPACITY) {
-    throw new AvxError(
-      "INVALID_ARGUMENT",
-      `mpsc: capacity must be an integer in 0 (unbounded)..${MAX_CAPACITY}, got ${capacity}`,
-    );
-  }
-  const codec = resolveCodec(options?.codec);
+  const o = checkOptions<MpscOptions<T>>(options, "mpsc");
+  const capacity = checkInteger(o?.capacity ?? 0, "mpsc", "capacity (0: unbounded)", 0, MAX_CAPACITY);
+  const codec = resolveCodec(o?.codec);
   const pair = new Float64Array(2);
   const r = lib().avx_mpsc_new(capacity, pair);
   if (r !== 0) throw AvxError.fromStatus(r, "mpsc");
@@ -64,10 +59,15 @@ export function mpsc<T = Uint8Array>(options?: MpscOptions<T>): [Sender<T>, Rece
 export const MAX_BATCH = 65536;
 
 function checkMax(max: number, what: string): number {
-  if (!Number.isInteger(max) || max < 1 || max > MAX_BATCH) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: max must be an integer in 1..${MAX_BATCH}, got ${max}`);
+  return checkInteger(max, what, "max", 1, MAX_BATCH);
+}
+
+/** Encode a batch: `values` must be an array; any value failing sends nothing. */
+function encodeAll<T>(codec: Codec<T>, values: readonly T[], what: string): Uint8Array[] {
+  if (!Array.isArray(values)) {
+    throw new AvxError("INVALID_ARGUMENT", `${what}: values must be an array, got ${describeValue(values)}`);
   }
-  return max;
+  return values.map((v) => encodeWith(codec, v));
 }
 
 /**
@@ -107,7 +107,8 @@ export class Sender<T = Uint8Array> extends Resource {
    * ```
    */
   static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): Sender<T> {
-    const codec = resolveCodec<T>(options?.codec);
+    checkHandle(handle, "Sender.from");
+    const codec = resolveCodec<T>(checkOptions<AttachOptions<T>>(options, "Sender.from")?.codec);
     return adopt(() => new Sender<T>(codec), handle, Kind.mpscSender, "Sender");
   }
 
@@ -123,15 +124,15 @@ export class Sender<T = Uint8Array> extends Resource {
    * ```
    */
   async send(value: T, options?: WaitOptions): Promise<void> {
+    const o = checkWaitOptions(options, "Sender.send");
     const bytes = encodeWith(this.#codec, value);
-    checkSignal(options?.signal, "Sender.send");
     const h = this.live;
     const l = lib();
     const r = await send(
       () => l.avx_mpsc_try_send(h, bytes, bytes.length),
       (q) => l.avx_mpsc_send_async(h, q),
       "Sender.send",
-      options,
+      o,
       this,
     );
     if (r !== 0) throw AvxError.fromStatus(r, "Sender.send");
@@ -168,8 +169,8 @@ export class Sender<T = Uint8Array> extends Resource {
    * ```
    */
   sendSync(value: T, options?: { timeout?: number }): void {
+    const t = syncOptions(options, "Sender.sendSync");
     const bytes = encodeWith(this.#codec, value);
-    const t = options?.timeout === undefined ? -1 : syncTimeout(options.timeout, "Sender.sendSync");
     const r = lib().avx_mpsc_send(this.live, bytes, bytes.length, t);
     if (r !== 0) throw AvxError.fromStatus(r, "Sender.sendSync");
   }
@@ -198,7 +199,7 @@ export class Sender<T = Uint8Array> extends Resource {
    * ```
    */
   trySendMany(values: readonly T[]): number {
-    const encoded = values.map((v) => encodeWith(this.#codec, v));
+    const encoded = encodeAll(this.#codec, values, "Sender.trySendMany");
     if (encoded.length === 0) return 0;
     const r = this.#trySendFrom(encoded, 0);
     if (r === Status.WOULD_BLOCK) return 0;
@@ -219,9 +220,9 @@ export class Sender<T = Uint8Array> extends Resource {
    * ```
    */
   async sendMany(values: readonly T[], options?: WaitOptions): Promise<void> {
-    const encoded = values.map((v) => encodeWith(this.#codec, v));
-    checkSignal(options?.signal, "Sender.sendMany");
-    const deadline = new Deadline(options?.timeout);
+    const o = checkWaitOptions(options, "Sender.sendMany");
+    const encoded = encodeAll(this.#codec, values, "Sender.sendMany");
+    const deadline = new Deadline(o?.timeout);
     const l = lib();
     let i = 0;
     while (i < encoded.length) {
@@ -232,7 +233,7 @@ export class Sender<T = Uint8Array> extends Resource {
         continue;
       }
       if (r !== Status.WOULD_BLOCK) throw AvxError.fromStatus(r, "Sender.sendMany");
-      const w = await submit((q) => l.avx_mpsc_send_async(h, q), "Sender.sendMany", deadline.options(options), this);
+      const w = await submit((q) => l.avx_mpsc_send_async(h, q), "Sender.sendMany", deadline.options(o), this);
       if (w < 0) throw AvxError.fromStatus(w, "Sender.sendMany");
     }
   }
@@ -249,8 +250,8 @@ export class Sender<T = Uint8Array> extends Resource {
    * ```
    */
   sendManySync(values: readonly T[], options?: { timeout?: number }): void {
-    const encoded = values.map((v) => encodeWith(this.#codec, v));
-    const timeout = syncTimeout(options?.timeout, "Sender.sendManySync");
+    const timeout = syncOptions(options, "Sender.sendManySync");
+    const encoded = encodeAll(this.#codec, values, "Sender.sendManySync");
     const end = timeout < 0 ? Infinity : performance.now() + timeout;
     const l = lib();
     let i = 0;
@@ -359,7 +360,8 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    * ```
    */
   static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): Receiver<T> {
-    const codec = resolveCodec<T>(options?.codec);
+    checkHandle(handle, "Receiver.from");
+    const codec = resolveCodec<T>(checkOptions<AttachOptions<T>>(options, "Receiver.from")?.codec);
     return adopt(() => new Receiver<T>(codec), handle, Kind.mpscReceiver, "Receiver");
   }
 
@@ -382,13 +384,14 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    * ```
    */
   async recv(options?: WaitOptions): Promise<T | null> {
+    const o = checkWaitOptions(options, "Receiver.recv");
     const h = this.live;
     const l = lib();
     return await receive(
       this.#tryRead,
       (q) => l.avx_mpsc_recv_async(h, q),
       "Receiver.recv",
-      options,
+      o,
       (got) => this.#finish(got, "Receiver.recv"),
       this.#borrow,
       this,
@@ -427,14 +430,14 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    * ```
    */
   recvSync(options?: { timeout?: number }): T | null {
+    const t = syncOptions(options, "Receiver.recvSync");
     const h = this.live;
-    if (options?.timeout === undefined) {
+    if (t === -1) {
       const got = this.#borrow
         ? readMessage(this.#blockingRead, true)
         : readPooled(this.#blockingReadAt, this.#blockingRead);
       return this.#finish(got, "Receiver.recvSync");
     }
-    const t = syncTimeout(options.timeout, "Receiver.recvSync");
     return this.#finish(readMessage((b, c) => lib().avx_mpsc_recv(h, b, c, t), this.#borrow), "Receiver.recvSync");
   }
 
@@ -483,15 +486,15 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    */
   async recvMany(max = 64, options?: WaitOptions): Promise<T[]> {
     const m = checkMax(max, "Receiver.recvMany");
-    checkSignal(options?.signal, "Receiver.recvMany");
-    const deadline = new Deadline(options?.timeout);
+    const o = checkWaitOptions(options, "Receiver.recvMany");
+    const deadline = new Deadline(o?.timeout);
     const l = lib();
     for (;;) {
       const h = this.live;
       const got = this.#takeMany((b, c) => l.avx_mpsc_try_recv_many(h, b, c, m), "Receiver.recvMany");
       if (got === Status.CLOSED) return [];
       if (got !== Status.WOULD_BLOCK) return got as T[];
-      const r = await submit((q) => l.avx_mpsc_recv_async(h, q), "Receiver.recvMany", deadline.options(options), this);
+      const r = await submit((q) => l.avx_mpsc_recv_async(h, q), "Receiver.recvMany", deadline.options(o), this);
       if (r < 0) throw AvxError.fromStatus(r, "Receiver.recvMany");
     }
   }
@@ -510,7 +513,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
    */
   recvManySync(max = 64, options?: { timeout?: number }): T[] {
     const m = checkMax(max, "Receiver.recvManySync");
-    const t = syncTimeout(options?.timeout, "Receiver.recvManySync");
+    const t = syncOptions(options, "Receiver.recvManySync");
     const h = this.live;
     const got = this.#takeMany((b, c) => lib().avx_mpsc_recv_many(h, b, c, m, t), "Receiver.recvManySync");
     if (got === Status.CLOSED) return [];

@@ -5,9 +5,9 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { syncTimeout, type WaitOptions } from "../ffi/queue.ts";
+import { checkWaitOptions, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { readMessage } from "../ffi/scratch.ts";
-import { AvxError, Status } from "../errors.ts";
+import { AvxError, checkHandle, checkOptions, Status } from "../errors.ts";
 import { adopt, factoryOnly, type Handle, Resource, wrapOwned } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import type { AttachOptions } from "./mpsc.ts";
@@ -34,7 +34,7 @@ export interface OneshotOptions<T> {
  * ```
  */
 export function oneshot<T = Uint8Array>(options?: OneshotOptions<T>): [OneshotSender<T>, OneshotReceiver<T>] {
-  const codec = resolveCodec(options?.codec);
+  const codec = resolveCodec(checkOptions<OneshotOptions<T>>(options, "oneshot")?.codec);
   const pair = new Float64Array(2);
   const r = lib().avx_oneshot_new(pair);
   if (r !== 0) throw AvxError.fromStatus(r, "oneshot");
@@ -76,7 +76,8 @@ export class OneshotSender<T = Uint8Array> extends Resource {
    * ```
    */
   static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): OneshotSender<T> {
-    const codec = resolveCodec<T>(options?.codec);
+    checkHandle(handle, "OneshotSender.from");
+    const codec = resolveCodec<T>(checkOptions<AttachOptions<T>>(options, "OneshotSender.from")?.codec);
     return adopt(() => new OneshotSender<T>(codec), handle, Kind.oneshotSender, "OneshotSender");
   }
 
@@ -154,7 +155,8 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
    * ```
    */
   static from<T = Uint8Array>(handle: Handle, options?: AttachOptions<T>): OneshotReceiver<T> {
-    const codec = resolveCodec<T>(options?.codec);
+    checkHandle(handle, "OneshotReceiver.from");
+    const codec = resolveCodec<T>(checkOptions<AttachOptions<T>>(options, "OneshotReceiver.from")?.codec);
     return adopt(() => new OneshotReceiver<T>(codec), handle, Kind.oneshotReceiver, "OneshotReceiver");
   }
 
@@ -177,13 +179,14 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
    * ```
    */
   async recv(options?: WaitOptions): Promise<T> {
+    const o = checkWaitOptions(options, "OneshotReceiver.recv");
     const h = this.live;
     const l = lib();
     return await receive(
       (b, c) => l.avx_oneshot_try_recv(h, b, c),
       (q) => l.avx_oneshot_recv_async(h, q),
       "OneshotReceiver.recv",
-      options,
+      o,
       (got) => this.#finish(got, "OneshotReceiver.recv"),
       this.#borrow,
       this,
@@ -219,8 +222,8 @@ export class OneshotReceiver<T = Uint8Array> extends Resource implements Promise
    * ```
    */
   recvSync(options?: { timeout?: number }): T {
+    const t = syncOptions(options, "OneshotReceiver.recvSync");
     const h = this.live;
-    const t = syncTimeout(options?.timeout, "OneshotReceiver.recvSync");
     return this.#finish(
       readMessage((b, c) => lib().avx_oneshot_recv(h, b, c, t), this.#borrow),
       "OneshotReceiver.recvSync",

@@ -14,7 +14,7 @@
  * @module
  */
 import { lib } from "./library.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, checkOptions, describeValue, invalidArgument } from "../errors.ts";
 import type { Resource } from "../resource.ts";
 import { register } from "./bell.ts";
 
@@ -257,8 +257,29 @@ export function checkSignal(signal: AbortSignal | undefined, what: string): void
 export function checkTimeout(timeout: number | undefined, what: string): void {
   if (timeout === undefined) return;
   if (typeof timeout !== "number" || !(timeout >= 0)) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: timeout must be a number >= 0, got ${timeout}`);
+    throw new AvxError("INVALID_ARGUMENT", `${what}: timeout must be a number >= 0, got ${describeValue(timeout)}`);
   }
+}
+
+/**
+ * Validate the options of an operation that may wait, before it touches
+ * anything native: `options` undefined or an object, `signal` undefined or
+ * an `AbortSignal` (already aborted: `ABORTED`), `timeout` as
+ * {@link checkTimeout}. Each option is read once; the snapshot returned is
+ * what the operation must use (a getter cannot change its mind later).
+ * @internal
+ */
+export function checkWaitOptions(options: unknown, what: string): WaitOptions | undefined {
+  const o = checkOptions<WaitOptions>(options, what);
+  if (o === undefined) return undefined;
+  const signal: unknown = o.signal;
+  const timeout: unknown = o.timeout;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArgument(what, "signal", "an AbortSignal or undefined", signal);
+  }
+  checkTimeout(timeout as number | undefined, what);
+  checkSignal(signal, what);
+  return signal === undefined && timeout === undefined ? undefined : { signal, timeout: timeout as number | undefined };
 }
 
 /**
@@ -274,14 +295,14 @@ export function submit(
   options: WaitOptions | undefined,
   owner: Resource,
 ): Promise<number> {
-  const signal = options?.signal;
-  const timeout = options?.timeout;
+  let checked: WaitOptions | undefined;
   try {
-    checkSignal(signal, what);
-    checkTimeout(timeout, what);
+    checked = checkWaitOptions(options, what);
   } catch (e) {
     return Promise.reject(e);
   }
+  const signal = checked?.signal;
+  const timeout = checked?.timeout;
   const q = completionQueue();
   const r = start(q.id);
   if (r === 0) return Promise.resolve(0);
@@ -331,4 +352,13 @@ export class Deadline {
 export function syncTimeout(timeout: number | undefined, what: string): number {
   checkTimeout(timeout, what);
   return timeout === undefined ? -1 : timeout;
+}
+
+/**
+ * Validate the options of a blocking call (`{ timeout }`, or undefined)
+ * and return the native timeout (-1: none). @internal
+ */
+export function syncOptions(options: unknown, what: string): number {
+  const o = checkOptions<{ timeout?: number }>(options, what);
+  return o === undefined ? -1 : syncTimeout(o.timeout, what);
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { AvxError } from "../errors.ts";
+import { AvxError, describeValue } from "../errors.ts";
 import { lib } from "../ffi/library.ts";
 
 /**
@@ -43,7 +43,7 @@ export function checkPort(port: unknown, what: string, allowZero: boolean): numb
   if (typeof port !== "number" || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
     throw new AvxError(
       "INVALID_ARGUMENT",
-      `${what}: port must be an integer in ${allowZero ? 0 : 1}..65535, got ${port}`,
+      `${what}: port must be an integer in ${allowZero ? 0 : 1}..65535, got ${describeValue(port)}`,
     );
   }
   return port;

@@ -12,8 +12,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { completionQueue, submit, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, completionQueue, submit, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkBytes, checkHandle, checkInteger, checkOptions, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource, wrapOwned } from "../resource.ts";
 import {
   checkNetPermission,
@@ -81,6 +81,7 @@ const handleOut = new Float64Array(1);
  */
 export function listen(options: TcpListenOptions = {}): TcpListener {
   const what = "listen";
+  options = checkOptions<TcpListenOptions>(options, what) ?? {};
   const host = literalHost(options.hostname ?? "0.0.0.0", what);
   if (host === undefined) {
     throw new AvxError(
@@ -89,10 +90,7 @@ export function listen(options: TcpListenOptions = {}): TcpListener {
     );
   }
   const port = checkPort(options.port ?? 0, what, true);
-  const backlog = options.backlog ?? 1024;
-  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: backlog must be an integer in 1..65535, got ${backlog}`);
-  }
+  const backlog = checkInteger(options.backlog ?? 1024, what, "backlog", 1, 65535);
   checkNetPermission(host, port, what);
   const ip = ipBytes(host);
   const h = created(lib().avx_tcp_listen(ip, ip.length, port, backlog, options.reusePort ? 1 : 0), what);
@@ -113,7 +111,10 @@ export function listen(options: TcpListenOptions = {}): TcpListener {
  */
 export async function connect(options: TcpConnectOptions): Promise<TcpStream> {
   const what = "connect";
-  const port = checkPort(options?.port, what, false);
+  const o = checkOptions<TcpConnectOptions>(options, what);
+  const port = checkPort(o?.port, what, false);
+  // The signal is checked before anything starts (a DNS query, a socket).
+  const signal = checkWaitOptions({ signal: o!.signal }, what)?.signal;
   const host = await resolveHost(options.hostname ?? "127.0.0.1", what);
   checkNetPermission(options.hostname ?? host, port, what);
   const ip = ipBytes(host);
@@ -122,7 +123,7 @@ export async function connect(options: TcpConnectOptions): Promise<TcpStream> {
   if (token < 0) throw AvxError.fromStatus(token, `${what} ${host}:${port}`);
   const stream = wrapOwned(() => new TcpStream(), handleOut[0]);
   try {
-    const r = await submit(() => token, `${what} ${host}:${port}`, { signal: options.signal }, stream);
+    const r = await submit(() => token, `${what} ${host}:${port}`, { signal }, stream);
     if (r < 0) throw AvxError.fromStatus(r, `${what} ${host}:${port}`);
   } catch (e) {
     stream.close();
@@ -170,6 +171,7 @@ export class TcpListener extends Resource implements AsyncIterable<TcpStream> {
    * ```
    */
   static from(handle: Handle): TcpListener {
+    checkHandle(handle, "TcpListener.from");
     return adopt(() => new TcpListener(), handle, Kind.tcpListener, "TcpListener");
   }
 
@@ -180,13 +182,14 @@ export class TcpListener extends Resource implements AsyncIterable<TcpStream> {
 
   /** The next connection. Rejects `CLOSED` once the listener is closed. */
   async accept(options?: WaitOptions): Promise<TcpStream> {
+    const o = checkWaitOptions(options, "TcpListener.accept");
     const l = lib();
     for (;;) {
       const h = l.avx_tcp_accept(this.live, null);
       if (!Number.isNaN(h)) return wrapOwned(() => new TcpStream(), h);
       const status = l.avx_last_error();
       if (status !== Status.WOULD_BLOCK) throw AvxError.fromStatus(status, "TcpListener.accept");
-      const r = await submit((q) => l.avx_net_read_async(this.live, q), "TcpListener.accept", options, this);
+      const r = await submit((q) => l.avx_net_read_async(this.live, q), "TcpListener.accept", o, this);
       if (r < 0) throw AvxError.fromStatus(r, "TcpListener.accept");
     }
   }
@@ -258,6 +261,7 @@ export class TcpStream extends Resource {
    * ```
    */
   static from(handle: Handle): TcpStream {
+    checkHandle(handle, "TcpStream.from");
     return adopt(() => new TcpStream(), handle, Kind.tcpStream, "TcpStream");
   }
 
@@ -276,6 +280,8 @@ export class TcpStream extends Resource {
    * OS errors reject with their name (`ECONNRESET`).
    */
   async read(p: Uint8Array, options?: WaitOptions): Promise<number | null> {
+    checkBytes(p, "TcpStream.read", "p");
+    const o = checkWaitOptions(options, "TcpStream.read");
     if (p.length === 0) return 0;
     const l = lib();
     for (;;) {
@@ -283,7 +289,7 @@ export class TcpStream extends Resource {
       if (n > 0) return n;
       if (n === 0) return null;
       if (n !== Status.WOULD_BLOCK) throw AvxError.fromStatus(n, "TcpStream.read");
-      const r = await submit((q) => l.avx_net_read_async(this.live, q), "TcpStream.read", options, this);
+      const r = await submit((q) => l.avx_net_read_async(this.live, q), "TcpStream.read", o, this);
       if (r < 0) throw AvxError.fromStatus(r, "TcpStream.read");
     }
   }
@@ -294,13 +300,15 @@ export class TcpStream extends Resource {
    * wait). Use {@link TcpStream.writeAll} for everything.
    */
   async write(p: Uint8Array, options?: WaitOptions): Promise<number> {
+    checkBytes(p, "TcpStream.write", "p");
+    const o = checkWaitOptions(options, "TcpStream.write");
     if (p.length === 0) return 0;
     const l = lib();
     for (;;) {
       const n = l.avx_tcp_write(this.live, p, p.length);
       if (n > 0) return n;
       if (n !== Status.WOULD_BLOCK) throw AvxError.fromStatus(n, "TcpStream.write");
-      const r = await submit((q) => l.avx_tcp_write_async(this.live, p, p.length, q), "TcpStream.write", options, this);
+      const r = await submit((q) => l.avx_tcp_write_async(this.live, p, p.length, q), "TcpStream.write", o, this);
       if (r > 0) return r;
       if (r < 0) throw AvxError.fromStatus(r, "TcpStream.write");
     }
@@ -308,8 +316,10 @@ export class TcpStream extends Resource {
 
   /** Write all of `p`. */
   async writeAll(p: Uint8Array, options?: WaitOptions): Promise<void> {
+    checkBytes(p, "TcpStream.writeAll", "p");
+    const o = checkWaitOptions(options, "TcpStream.writeAll");
     let off = 0;
-    while (off < p.length) off += await this.write(off === 0 ? p : p.subarray(off), options);
+    while (off < p.length) off += await this.write(off === 0 ? p : p.subarray(off), o);
   }
 
   /** Half-close: the peer reads end of stream; reading goes on. */

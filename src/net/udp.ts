@@ -5,8 +5,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, submit, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkBytes, checkHandle, checkOptions, describeValue, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource, wrapOwned } from "../resource.ts";
 import {
   ADDRESS_LEN,
@@ -73,6 +73,7 @@ const MAX_DATAGRAM = 65_507;
  */
 export function bindUdp(options: UdpBindOptions = {}): UdpSocket {
   const what = "bindUdp";
+  options = checkOptions<UdpBindOptions>(options, what) ?? {};
   const host = literalHost(options.hostname ?? "0.0.0.0", what);
   if (host === undefined) {
     throw new AvxError(
@@ -123,6 +124,7 @@ export class UdpSocket extends Resource implements AsyncIterable<[Uint8Array, Ne
    * ```
    */
   static from(handle: Handle): UdpSocket {
+    checkHandle(handle, "UdpSocket.from");
     return adopt(() => new UdpSocket(), handle, Kind.udpSocket, "UdpSocket");
   }
 
@@ -134,6 +136,13 @@ export class UdpSocket extends Resource implements AsyncIterable<[Uint8Array, Ne
   /** Send one datagram to `to`; resolves with its length. */
   async send(data: Uint8Array, to: UdpTarget, options?: WaitOptions): Promise<number> {
     const what = "UdpSocket.send";
+    // Every argument is checked before the first native call. A detached
+    // buffer reads as empty: it would go out as an empty datagram.
+    checkBytes(data, what, "data");
+    const o = checkWaitOptions(options, what);
+    if (to === null || typeof to !== "object") {
+      throw new AvxError("INVALID_ARGUMENT", `${what}: to must be { hostname, port }, got ${describeValue(to)}`);
+    }
     if (data.length > MAX_DATAGRAM) {
       throw new AvxError("TOO_LARGE", `${what}: a datagram holds at most ${MAX_DATAGRAM} bytes`);
     }
@@ -152,7 +161,7 @@ export class UdpSocket extends Resource implements AsyncIterable<[Uint8Array, Ne
       const r = await submit(
         (q) => l.avx_udp_send_async(this.live, data, data.length, ip, ip.length, port, q),
         what,
-        options,
+        o,
         this,
       );
       if (r > 0 || (r === 0 && data.length === 0)) return r;
@@ -165,13 +174,16 @@ export class UdpSocket extends Resource implements AsyncIterable<[Uint8Array, Ne
    * array) receives it; a longer datagram is truncated.
    */
   async recv(buffer?: Uint8Array, options?: WaitOptions): Promise<[Uint8Array, NetAddr]> {
-    const buf = buffer ?? new Uint8Array(65_536);
+    const what = "UdpSocket.recv";
+    const buf = buffer === undefined ? new Uint8Array(65_536) : checkBytes(buffer, what, "buffer");
+    if (buf.length === 0) throw new AvxError("INVALID_ARGUMENT", `${what}: buffer must not be empty`);
+    const o = checkWaitOptions(options, what);
     const l = lib();
     for (;;) {
       const n = l.avx_udp_recv(this.live, buf, buf.length, this.#from);
       if (n >= 0) return [buf.subarray(0, n), decodeAddress(this.#from, "udp")];
       if (n !== Status.WOULD_BLOCK) throw AvxError.fromStatus(n, "UdpSocket.recv");
-      const r = await submit((q) => l.avx_net_read_async(this.live, q), "UdpSocket.recv", options, this);
+      const r = await submit((q) => l.avx_net_read_async(this.live, q), "UdpSocket.recv", o, this);
       if (r < 0) throw AvxError.fromStatus(r, "UdpSocket.recv");
     }
   }

@@ -38,8 +38,13 @@ export const Outcome = {
  * - the task's own `AvxError` code when it failed with one (for example
  *   `INVALID_ARGUMENT` for an unknown module or export).
  *
- * A rejection nobody awaits is not reported as unhandled: dropping a
- * handle detaches the task, as in Tokio.
+ * A failure nobody handles is reported like any unhandled promise
+ * rejection: Deno fires `unhandledrejection` and, unless a listener calls
+ * `preventDefault()`, prints it and exits. To drop a handle whose failure
+ * you do not care about (detach the task), attach a handler:
+ * `handle.catch(() => {})`. Endings you caused are never reported:
+ * `ABORTED` after `abort()`, and `CLOSED` when the runtime shut down before
+ * the task ended.
  *
  * @example
  * ```ts
@@ -74,6 +79,24 @@ function abort(this: JoinHandle<unknown>, reason?: unknown): boolean {
 }
 
 function ignore(): void {}
+
+/**
+ * Errors of endings the spawner caused (`abort()`, shutdown): a handle
+ * nobody awaits does not report them. Every other failure is left to
+ * Deno's unhandled-rejection tracking, like any promise's.
+ */
+const quiet = new WeakSet<Error>();
+
+function quietError(e: AvxError): AvxError {
+  quiet.add(e);
+  return e;
+}
+
+/** Reject `promise`; mark it handled only for an ending the spawner caused. */
+function rejectJoin(promise: Promise<unknown>, reject: (reason: unknown) => void, e: unknown): void {
+  if (quiet.has(e as Error)) promise.catch(ignore);
+  reject(e);
+}
 
 // Results are read into this buffer, then copied out at their size.
 const resultBuffer = new Uint8Array(64 * 1024);
@@ -134,11 +157,10 @@ function settleJoin(_result: number, token: number): void {
   try {
     value = collect(handle);
   } catch (e) {
-    // Handled from now on: a rejection nobody awaits is not reported
-    // (dropping a handle detaches its task). Callers' own handlers,
-    // attached before or after, still see it.
-    promise.catch(ignore);
-    reject(e);
+    // Reported as unhandled if nobody handles it (a failure must not pass
+    // silently), unless the spawner caused it. Handlers attached before or
+    // after see it either way.
+    rejectJoin(promise, reject, e);
     return;
   }
   resolve(value);
@@ -164,12 +186,21 @@ export function joinHandle<T>(handle: number): JoinHandle<T> {
     q.add(token, settleJoin);
     promise = p;
   } else {
+    let failure: unknown;
+    let value: T | undefined;
     try {
-      promise = token === 0 ? Promise.resolve(collect<T>(handle)) : Promise.reject(joinFailed(handle, token));
+      if (token === 0) value = collect<T>(handle);
+      else failure = joinFailed(handle, token);
     } catch (e) {
-      promise = Promise.reject(e);
+      failure = e;
     }
-    promise.catch(ignore);
+    if (failure === undefined) {
+      promise = Promise.resolve(value as T);
+    } else {
+      // As a completion's: unhandled unless the spawner caused it.
+      promise = Promise.reject(failure);
+      if (quiet.has(failure as Error)) promise.catch(ignore);
+    }
   }
   const h = promise as JoinHandle<T> & { id: number };
   h.id = handle;
@@ -203,12 +234,12 @@ function collect<T>(handle: number): T {
     case Outcome.aborted: {
       const cause = abortReasons.get(handle);
       abortReasons.delete(handle);
-      throw new AvxError("ABORTED", `task ${handle}: aborted`, { cause });
+      throw quietError(new AvxError("ABORTED", `task ${handle}: aborted`, { cause }));
     }
     case Outcome.workerLost:
       throw new AvxError("WORKER_LOST", `task ${handle}: the worker isolate running it died`);
     case Outcome.cancelled:
-      throw new AvxError("CLOSED", `task ${handle}: the runtime shut down before it ended`);
+      throw quietError(new AvxError("CLOSED", `task ${handle}: the runtime shut down before it ended`));
     default:
       throw new AvxError("INVALID_STATE", `task ${handle}: unexpected outcome ${outcome}`);
   }

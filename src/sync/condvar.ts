@@ -5,10 +5,18 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError } from "../errors.ts";
+import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkHandle, describeValue } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
-import type { MutexGuard } from "./mutex.ts";
+import { MutexGuard } from "./mutex.ts";
+
+function checkGuard(guard: unknown, what: string): MutexGuard {
+  if (!(guard instanceof MutexGuard)) {
+    throw new AvxError("INVALID_ARGUMENT", `${what}: guard must be a MutexGuard, got ${describeValue(guard)}`);
+  }
+  if (!guard.held) throw new AvxError("NOT_LOCKED", `${what}: the guard no longer holds its mutex`);
+  return guard;
+}
 
 /**
  * Wait for a condition under a {@link Mutex}. `wait(guard)` gives the lock
@@ -56,6 +64,7 @@ export class Condvar extends Resource {
    * ```
    */
   static from(handle: Handle): Condvar {
+    checkHandle(handle, "Condvar.from");
     return adopt(() => new Condvar(), handle, Kind.condvar, "Condvar");
   }
 
@@ -74,6 +83,9 @@ export class Condvar extends Resource {
    * ```
    */
   async wait(guard: MutexGuard, options?: WaitOptions): Promise<void> {
+    // Everything is checked before the mutex is pinned or given up.
+    checkGuard(guard, "Condvar.wait");
+    const o = checkWaitOptions(options, "Condvar.wait");
     const h = this.live;
     const mutex = guard.mutex;
     const m = mutex.handle;
@@ -92,7 +104,7 @@ export class Condvar extends Resource {
           return s;
         },
         "Condvar.wait",
-        options,
+        o,
         this,
       );
       if (r !== 0) throw AvxError.fromStatus(r, "Condvar.wait");
@@ -126,10 +138,12 @@ export class Condvar extends Resource {
    * ```
    */
   waitSync(guard: MutexGuard, options?: { timeout?: number }): void {
+    checkGuard(guard, "Condvar.waitSync");
+    const t = syncOptions(options, "Condvar.waitSync");
     const h = this.live;
     guard.park(true);
     try {
-      const r = lib().avx_condvar_wait(h, guard.mutex.handle, syncTimeout(options?.timeout, "Condvar.waitSync"));
+      const r = lib().avx_condvar_wait(h, guard.mutex.handle, t);
       if (r !== 0) throw AvxError.fromStatus(r, "Condvar.waitSync");
     } finally {
       guard.park(false);

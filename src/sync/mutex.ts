@@ -5,9 +5,10 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkHandle, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { Holds } from "./holds.ts";
 
 /**
  * A native mutex. Uncontended locking is one CAS; a contended lock spins
@@ -29,6 +30,9 @@ import { adopt, created, type Handle, Resource } from "../resource.ts";
  * ```
  */
 export class Mutex extends Resource {
+  /** Guards of this wrapper still held: they outlive its disposal. */
+  readonly #holds = new Holds();
+
   /**
    * Create a new mutex.
    *
@@ -55,6 +59,7 @@ export class Mutex extends Resource {
    * ```
    */
   static from(handle: Handle): Mutex {
+    checkHandle(handle, "Mutex.from");
     return adopt(() => new Mutex(), handle, Kind.mutex, "Mutex");
   }
 
@@ -69,8 +74,10 @@ export class Mutex extends Resource {
    * ```
    */
   async lock(options?: WaitOptions): Promise<MutexGuard> {
+    // Every option is checked before a waiter exists natively.
+    const o = checkWaitOptions(options, "Mutex.lock");
     const h = this.live;
-    const r = await submit((q) => lib().avx_mutex_lock_async(h, q), "Mutex.lock", options, this);
+    const r = await submit((q) => lib().avx_mutex_lock_async(h, q), "Mutex.lock", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.lock");
     return new MutexGuard(this);
   }
@@ -86,8 +93,8 @@ export class Mutex extends Resource {
    * ```
    */
   lockSync(options?: { timeout?: number }): MutexGuard {
-    const h = this.live;
-    const r = lib().avx_mutex_lock(h, syncTimeout(options?.timeout, "Mutex.lockSync"));
+    const t = syncOptions(options, "Mutex.lockSync");
+    const r = lib().avx_mutex_lock(this.live, t);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.lockSync");
     return new MutexGuard(this);
   }
@@ -126,10 +133,25 @@ export class Mutex extends Resource {
     return r === 1;
   }
 
-  /** @internal */
+  /** A guard was handed out. @internal */
+  guardTaken(): void {
+    this.#holds.taken();
+  }
+
+  /**
+   * Unlock for a guard. Works after this wrapper was disposed: its guards
+   * keep the object alive (see `Holds`). @internal
+   */
   unlockRaw(): void {
-    const r = lib().avx_mutex_unlock(this.live);
+    const h = this.handle;
+    const r = lib().avx_mutex_unlock(h);
+    this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.unlock");
+  }
+
+  /** Keep the object alive for guards still held. */
+  protected override beforeDispose(): void {
+    this.#holds.keep(this.handle, Kind.mutex);
   }
 }
 
@@ -157,6 +179,7 @@ export class MutexGuard implements Disposable {
   /** @internal */
   constructor(mutex: Mutex) {
     this.mutex = mutex;
+    mutex.guardTaken();
   }
 
   /** Whether this guard still holds the lock. */

@@ -5,9 +5,10 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkHandle, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { Holds } from "./holds.ts";
 
 /**
  * Many readers or one writer. Neither side starves: once anyone waits,
@@ -28,6 +29,9 @@ import { adopt, created, type Handle, Resource } from "../resource.ts";
  * ```
  */
 export class RwLock extends Resource {
+  /** Guards of this wrapper still held: they outlive its disposal. */
+  readonly #holds = new Holds();
+
   /**
    * Create a new lock.
    *
@@ -51,6 +55,7 @@ export class RwLock extends Resource {
    * ```
    */
   static from(handle: Handle): RwLock {
+    checkHandle(handle, "RwLock.from");
     return adopt(() => new RwLock(), handle, Kind.rwlock, "RwLock");
   }
 
@@ -64,8 +69,9 @@ export class RwLock extends Resource {
    * ```
    */
   async read(options?: WaitOptions): Promise<RwLockGuard> {
+    const o = checkWaitOptions(options, "RwLock.read");
     const h = this.live;
-    const r = await submit((q) => lib().avx_rwlock_read_async(h, q), "RwLock.read", options, this);
+    const r = await submit((q) => lib().avx_rwlock_read_async(h, q), "RwLock.read", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.read");
     return new RwLockGuard(this, "read");
   }
@@ -80,8 +86,9 @@ export class RwLock extends Resource {
    * ```
    */
   async write(options?: WaitOptions): Promise<RwLockGuard> {
+    const o = checkWaitOptions(options, "RwLock.write");
     const h = this.live;
-    const r = await submit((q) => lib().avx_rwlock_write_async(h, q), "RwLock.write", options, this);
+    const r = await submit((q) => lib().avx_rwlock_write_async(h, q), "RwLock.write", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.write");
     return new RwLockGuard(this, "write");
   }
@@ -96,7 +103,8 @@ export class RwLock extends Resource {
    * ```
    */
   readSync(options?: { timeout?: number }): RwLockGuard {
-    const r = lib().avx_rwlock_read(this.live, syncTimeout(options?.timeout, "RwLock.readSync"));
+    const t = syncOptions(options, "RwLock.readSync");
+    const r = lib().avx_rwlock_read(this.live, t);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.readSync");
     return new RwLockGuard(this, "read");
   }
@@ -111,7 +119,8 @@ export class RwLock extends Resource {
    * ```
    */
   writeSync(options?: { timeout?: number }): RwLockGuard {
-    const r = lib().avx_rwlock_write(this.live, syncTimeout(options?.timeout, "RwLock.writeSync"));
+    const t = syncOptions(options, "RwLock.writeSync");
+    const r = lib().avx_rwlock_write(this.live, t);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.writeSync");
     return new RwLockGuard(this, "write");
   }
@@ -150,11 +159,25 @@ export class RwLock extends Resource {
     return new RwLockGuard(this, "write");
   }
 
-  /** @internal */
+  /** A guard was handed out. @internal */
+  guardTaken(): void {
+    this.#holds.taken();
+  }
+
+  /**
+   * Unlock for a guard. Works after this wrapper was disposed: its guards
+   * keep the object alive (see `Holds`). @internal
+   */
   unlockRaw(mode: "read" | "write"): void {
-    const h = this.live;
+    const h = this.handle;
     const r = mode === "read" ? lib().avx_rwlock_unlock_read(h) : lib().avx_rwlock_unlock_write(h);
+    this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.unlock");
+  }
+
+  /** Keep the object alive for guards still held. */
+  protected override beforeDispose(): void {
+    this.#holds.keep(this.handle, Kind.rwlock);
   }
 }
 
@@ -180,6 +203,7 @@ export class RwLockGuard implements Disposable {
   constructor(lock: RwLock, mode: "read" | "write") {
     this.lock = lock;
     this.mode = mode;
+    lock.guardTaken();
   }
 
   /** Whether this guard still holds the lock. */

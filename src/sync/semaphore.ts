@@ -5,19 +5,28 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
-import { AvxError, Status } from "../errors.ts";
+import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
+import { AvxError, checkHandle, checkInteger, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { Holds } from "./holds.ts";
 
 /** The most permits a semaphore can hold. */
 export const MAX_PERMITS = 2 ** 31 - 1;
 
 function checkCount(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 0 || n > MAX_PERMITS) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: permits must be an integer in 0..${MAX_PERMITS}, got ${n}`);
-  }
-  return n;
+  return checkInteger(n, what, "permits", 0, MAX_PERMITS);
 }
+
+/** `avx_semaphore_release`'s status: `invalid_argument` means above MAX_PERMITS. */
+function releaseFailed(r: number, what: string): AvxError {
+  if (r === INVALID_ARGUMENT) {
+    return new AvxError("LIMIT", `${what}: the semaphore would hold more than ${MAX_PERMITS} permits`);
+  }
+  return AvxError.fromStatus(r, what);
+}
+
+// `invalid_argument` of native/core/code.zig (not in `Status`).
+const INVALID_ARGUMENT = -10;
 
 /**
  * A semaphore: `acquire(n)` waits until `n` permits are free and takes
@@ -37,6 +46,9 @@ function checkCount(n: number, what: string): number {
  * ```
  */
 export class Semaphore extends Resource {
+  /** Permits of this wrapper still held: they outlive its disposal. */
+  readonly #holds = new Holds();
+
   /**
    * Create a semaphore with `permits` free permits.
    *
@@ -61,6 +73,7 @@ export class Semaphore extends Resource {
    * ```
    */
   static from(handle: Handle): Semaphore {
+    checkHandle(handle, "Semaphore.from");
     return adopt(() => new Semaphore(0), handle, Kind.semaphore, "Semaphore");
   }
 
@@ -76,8 +89,9 @@ export class Semaphore extends Resource {
    */
   async acquire(n = 1, options?: WaitOptions): Promise<Permit> {
     checkCount(n, "Semaphore.acquire");
+    const o = checkWaitOptions(options, "Semaphore.acquire");
     const h = this.live;
-    const r = await submit((q) => lib().avx_semaphore_acquire_async(h, n, q), "Semaphore.acquire", options, this);
+    const r = await submit((q) => lib().avx_semaphore_acquire_async(h, n, q), "Semaphore.acquire", o, this);
     if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.acquire");
     return new Permit(this, n);
   }
@@ -93,7 +107,8 @@ export class Semaphore extends Resource {
    */
   acquireSync(n = 1, options?: { timeout?: number }): Permit {
     checkCount(n, "Semaphore.acquireSync");
-    const r = lib().avx_semaphore_acquire(this.live, n, syncTimeout(options?.timeout, "Semaphore.acquireSync"));
+    const t = syncOptions(options, "Semaphore.acquireSync");
+    const r = lib().avx_semaphore_acquire(this.live, n, t);
     if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.acquireSync");
     return new Permit(this, n);
   }
@@ -119,7 +134,8 @@ export class Semaphore extends Resource {
 
   /**
    * Add `n` permits (default 1). Usually you release a {@link Permit}
-   * instead; this is for semaphores used as counters of events.
+   * instead; this is for semaphores used as counters of events. Throws
+   * `LIMIT` if the semaphore would hold more than {@link MAX_PERMITS}.
    *
    * @example
    * ```ts
@@ -132,7 +148,28 @@ export class Semaphore extends Resource {
   release(n = 1): void {
     checkCount(n, "Semaphore.release");
     const r = lib().avx_semaphore_release(this.live, n);
-    if (r !== 0) throw AvxError.fromStatus(r, "Semaphore.release");
+    if (r !== 0) throw releaseFailed(r, "Semaphore.release");
+  }
+
+  /** A permit was handed out. @internal */
+  permitTaken(): void {
+    this.#holds.taken();
+  }
+
+  /**
+   * Give a permit's `n` back. Works after this wrapper was disposed: its
+   * permits keep the object alive (see `Holds`). @internal
+   */
+  releaseRaw(n: number): void {
+    const h = this.handle;
+    const r = lib().avx_semaphore_release(h, n);
+    this.#holds.given(h);
+    if (r !== 0) throw releaseFailed(r, "Permit.release");
+  }
+
+  /** Keep the object alive for permits still held. */
+  protected override beforeDispose(): void {
+    this.#holds.keep(this.handle, Kind.semaphore);
   }
 
   /**
@@ -174,6 +211,7 @@ export class Permit implements Disposable {
   constructor(semaphore: Semaphore, count: number) {
     this.semaphore = semaphore;
     this.count = count;
+    semaphore.permitTaken();
   }
 
   /**
@@ -188,7 +226,7 @@ export class Permit implements Disposable {
   release(): void {
     if (!this.#held) return;
     this.#held = false;
-    this.semaphore.release(this.count);
+    this.semaphore.releaseRaw(this.count);
   }
 
   /** Releases (same as {@link Permit.release}). */

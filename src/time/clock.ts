@@ -4,7 +4,7 @@
  * @module
  */
 import { lib } from "../ffi/library.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, checkOptions, describeValue, invalidArgument } from "../errors.ts";
 
 /**
  * The longest delay a timer accepts, in milliseconds: 2^42 (about 139
@@ -82,7 +82,7 @@ export function checkDelay(ms: unknown, what: string): void {
   if (typeof ms !== "number" || !(ms >= 0 && ms <= MAX_DELAY)) {
     throw new AvxError(
       "INVALID_ARGUMENT",
-      `${what}: ms must be a number of milliseconds in 0..2^42, got ${describe(ms)}`,
+      `${what}: ms must be a number of milliseconds in 0..2^42, got ${describeValue(ms)}`,
     );
   }
 }
@@ -90,15 +90,24 @@ export function checkDelay(ms: unknown, what: string): void {
 /** Throw INVALID_ARGUMENT unless `at` is a finite point on {@link now}'s clock. @internal */
 export function checkInstant(at: unknown, what: string): void {
   if (typeof at !== "number" || !Number.isFinite(at)) {
-    throw new AvxError("INVALID_ARGUMENT", `${what}: at must be a finite time from now(), got ${describe(at)}`);
+    throw new AvxError("INVALID_ARGUMENT", `${what}: at must be a finite time from now(), got ${describeValue(at)}`);
   }
 }
 
 /** The error of an aborted wait. @internal */
-export function abortError(signal: AbortSignal, what: string): AvxError {
-  return new AvxError("ABORTED", `${what}: aborted`, { cause: signal.reason });
+/**
+ * Check a timer's options (`{ signal }` or undefined) before anything
+ * native starts: the signal, read once, must be an `AbortSignal`; an
+ * aborted one is `ABORTED`. @internal
+ */
+export function checkTimerOptions(options: unknown, what: string): AbortSignal | undefined {
+  const signal: unknown = checkOptions<{ signal?: AbortSignal }>(options, what)?.signal;
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) throw invalidArgument(what, "signal", "an AbortSignal or undefined", signal);
+  if (signal.aborted) throw abortError(signal, what);
+  return signal;
 }
 
-function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : typeof v === "number" ? String(v) : typeof v;
+export function abortError(signal: AbortSignal, what: string): AvxError {
+  return new AvxError("ABORTED", `${what}: aborted`, { cause: signal.reason });
 }

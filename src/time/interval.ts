@@ -5,7 +5,7 @@
  */
 import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, checkOptions, invalidArgument } from "../errors.ts";
 import { abortError, checkDelay, now } from "./clock.ts";
 
 /** Options of {@link interval}. */
@@ -134,5 +134,10 @@ class Ticks implements AsyncIterableIterator<number, undefined> {
 export function interval(ms: number, options?: IntervalOptions): AsyncIterableIterator<number, undefined> {
   checkDelay(ms, "interval");
   if (ms === 0) throw new AvxError("INVALID_ARGUMENT", "interval: ms must be above 0, got 0");
-  return new Ticks(ms, options?.signal);
+  // The signal's type is checked now; an aborted one ends the first next().
+  const signal: unknown = checkOptions<IntervalOptions>(options, "interval")?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArgument("interval", "signal", "an AbortSignal or undefined", signal);
+  }
+  return new Ticks(ms, signal);
 }

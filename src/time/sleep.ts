@@ -6,7 +6,7 @@
 import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
 import { AvxError } from "../errors.ts";
-import { abortError, checkDelay, checkInstant, MAX_DELAY } from "./clock.ts";
+import { abortError, checkDelay, checkInstant, checkTimerOptions, MAX_DELAY } from "./clock.ts";
 
 /** Options of {@link sleep}, {@link timeout} and {@link deadline}. */
 export interface TimerOptions {
@@ -44,10 +44,10 @@ const INVALID_ARGUMENT = -10;
  * ```
  */
 export function sleep(ms: number, options?: TimerOptions): Promise<void> {
-  const signal = options?.signal;
+  let signal: AbortSignal | undefined;
   try {
     checkDelay(ms, "sleep");
-    if (signal?.aborted) throw abortError(signal, "sleep");
+    signal = checkTimerOptions(options, "sleep");
   } catch (e) {
     return Promise.reject(e);
   }
@@ -89,10 +89,10 @@ export function sleep(ms: number, options?: TimerOptions): Promise<void> {
  * ```
  */
 export function timeout<T>(promise: PromiseLike<T>, ms: number, options?: TimerOptions): Promise<T> {
-  const signal = options?.signal;
+  let signal: AbortSignal | undefined;
   try {
     checkDelay(ms, "timeout");
-    if (signal?.aborted) throw abortError(signal, "timeout");
+    signal = checkTimerOptions(options, "timeout");
   } catch (e) {
     return Promise.reject(e);
   }
@@ -123,10 +123,10 @@ export function timeout<T>(promise: PromiseLike<T>, ms: number, options?: TimerO
  * ```
  */
 export function deadline<T>(promise: PromiseLike<T>, at: number, options?: TimerOptions): Promise<T> {
-  const signal = options?.signal;
+  let signal: AbortSignal | undefined;
   try {
     checkInstant(at, "deadline");
-    if (signal?.aborted) throw abortError(signal, "deadline");
+    signal = checkTimerOptions(options, "deadline");
   } catch (e) {
     return Promise.reject(e);
   }
