@@ -273,7 +273,11 @@ Deno.test("serve: 10,000 idle keep-alive connections, then all gone with their d
   const m = server.metrics();
   assert.equal(m.open, count);
   assert.equal(m.responses, count);
-  assert.equal((await openSockets()) - sockets, count);
+  // One descriptor per connection. Other sockets of this process (fetch's
+  // pooled connections of earlier tests, the bell relay's start-up) may
+  // come or go meanwhile: a margin of 2, far below one per connection.
+  const held = (await openSockets()) - sockets;
+  assert.ok(Math.abs(held - count) <= 2, `${held} sockets for ${count} connections`);
   // The server still answers while holding them (a client that closes:
   // fetch would keep its connection in a pool).
   assert.match(await raw(server, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), /Hello, World!$/);
@@ -288,7 +292,9 @@ Deno.test("serve: 10,000 idle keep-alive connections, then all gone with their d
   assert.equal((await child.status).code, 0);
   for (let i = 0; i < 300 && server.metrics().open > 0; i++) await delay(10);
   assert.equal(server.metrics().open, 0);
-  assert.equal(await openSockets(), sockets);
+  // No descriptor left behind (an unrelated one may have closed meanwhile).
+  const left = await openSockets();
+  assert.ok(left <= sockets, `${left} sockets open, ${sockets} before`);
 });
 
 Deno.test("serve: shutdown while clients hammer it finishes promptly", async () => {
