@@ -7,7 +7,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { submit, syncTimeout, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError } from "../errors.ts";
-import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { adopt, created, type Handle, handleOf, Resource } from "../resource.ts";
 import type { MutexGuard } from "./mutex.ts";
 
 /**
@@ -76,7 +76,7 @@ export class Condvar extends Resource {
   async wait(guard: MutexGuard, options?: WaitOptions): Promise<void> {
     const h = this.live;
     const mutex = guard.mutex;
-    const m = mutex.handle;
+    const m = handleOf(mutex);
     // The waiter moves onto the mutex when notified: keep the mutex alive
     // for the whole wait even if its wrapper is disposed meanwhile.
     const pinned = lib().avx_handle_retain(m, Kind.mutex);
@@ -129,7 +129,7 @@ export class Condvar extends Resource {
     const h = this.live;
     guard.park(true);
     try {
-      const r = lib().avx_condvar_wait(h, guard.mutex.handle, syncTimeout(options?.timeout, "Condvar.waitSync"));
+      const r = lib().avx_condvar_wait(h, handleOf(guard.mutex), syncTimeout(options?.timeout, "Condvar.waitSync"));
       if (r !== 0) throw AvxError.fromStatus(r, "Condvar.waitSync");
     } finally {
       guard.park(false);
