@@ -57,6 +57,20 @@ async function collect(ref: WeakRef<object>): Promise<void> {
   }
 }
 
+/** Collect earlier garbage until the count of live objects holds still, so counts compare only what comes next. */
+async function quiesce(): Promise<number> {
+  let last = -1;
+  for (let i = 0, still = 0; i < 100 && still < 3; i++) {
+    await turn();
+    gc!();
+    await new Promise((r) => setTimeout(r, 5));
+    const now = liveHandles();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 // Mailboxes of the two workers, by message id.
 class Peer {
   readonly worker: Worker;
@@ -86,7 +100,7 @@ class Peer {
     const box = this.#box(id);
     for (let waited = 0; box.msgs.length === 0; waited++) {
       if (waited === 1) throw new Error(`no reply from the worker for message ${id}`);
-      let timer = 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((wake) => {
         box.wake = wake;
         timer = setTimeout(wake, 10_000);
@@ -286,7 +300,7 @@ async function attachAfterGc(
   if (mine !== c.mainExpect) throw new Error(`the main side saw ${mine}, not ${c.mainExpect}`);
 }
 
-const baseline = liveHandles();
+const baseline = await quiesce();
 for (const c of cases) {
   try {
     const m = await c.make();
@@ -332,6 +346,7 @@ try {
 for (const p of peers) p.worker.terminate();
 // Sockets are closed by the I/O thread and their objects freed after: settle.
 for (let i = 0; i < 100 && liveHandles() !== baseline; i++) await new Promise((r) => setTimeout(r, 10));
+await quiesce();
 report(
   "every object above is freed once both sides disposed",
   liveHandles() === baseline ? undefined : `${liveHandles() - baseline} object(s) leaked`,
@@ -339,7 +354,7 @@ report(
 
 // A wrapper collected without its handle ever being read frees its object at once.
 try {
-  const before = liveHandles();
+  const before = await quiesce();
   const ref = (() => {
     const ms = Array.from({ length: 50 }, () => new Mutex());
     return new WeakRef(ms);
@@ -359,7 +374,7 @@ try {
   if (grace === undefined) throw new Error("no transit references in this build");
   const previous = grace(300);
   try {
-    const before = liveHandles();
+    const before = await quiesce();
     const [handle, ref] = (() => {
       const m = new Mutex();
       let h = 0;
@@ -367,8 +382,12 @@ try {
       return [h, new WeakRef(m)] as const;
     })();
     await collect(ref);
+    // Its one orphan: alive, held by a transit reference only.
+    const orphans = (diagnostics as Record<string, unknown>).orphanedHandles as () => number;
+    if (orphans() !== 1) throw new Error(`during the grace period: ${orphans()} orphans, not 1`);
     if (liveHandles() !== before + 1) throw new Error(`during the grace period: ${liveHandles() - before} live, not 1`);
     await new Promise((r) => setTimeout(r, 400));
+    if (orphans() !== 0) throw new Error(`after the grace period: ${orphans()} orphans, not 0`);
     if (liveHandles() !== before) throw new Error(`after the grace period: ${liveHandles() - before} live, not 0`);
     try {
       Mutex.from(handle);
