@@ -2,6 +2,27 @@
  * The base of every native object's wrapper: a handle, one native
  * reference owned by this wrapper, and disposal.
  *
+ * Sharing by handle (the rules are native/core/handles.zig's):
+ *
+ * - every wrapper owns one reference to its object;
+ * - reading `.handle` is the moment a handle leaves its wrapper to travel,
+ *   so it lends the object a transit reference (`avx_handle_lend`, at most
+ *   255 outstanding per object), and the wrapper counts its lends: the
+ *   wrapper may then be collected before the other isolate attaches, which
+ *   is what people write ("create, post the handle, return"). The
+ *   package's own native calls use the private handle and lend nothing;
+ * - `from` claims a transit reference when one is outstanding
+ *   (`avx_handle_claim`) and retains a new reference otherwise: attaching
+ *   costs no net reference;
+ * - `Symbol.dispose` gives the wrapper's reference back and takes back as
+ *   many unclaimed transit references as it lent (`avx_handle_dispose`):
+ *   a program that disposes its wrappers frees every object at its last
+ *   dispose, deterministically;
+ * - a wrapper that is garbage-collected gives back only its own reference
+ *   (`avx_handle_release`): an object whose handle was never read dies at
+ *   once, as before; one whose handle is in flight waits for a `from` up
+ *   to the grace period (30 s), then dies.
+ *
  * @module
  */
 import { lib } from "./ffi/library.ts";
@@ -11,23 +32,35 @@ import { AvxError } from "./errors.ts";
 export type Handle = number;
 
 // A wrapper that is garbage-collected without being disposed gives its
-// reference back, so forgetting `dispose` leaks nothing.
+// reference back, so forgetting `dispose` leaks nothing; as a collected
+// wrapper, so a handle read from it and posted somewhere still attaches.
 const finalizer = new FinalizationRegistry<Handle>((handle) => {
   lib().avx_handle_release(handle);
 });
 
 let adopting: Handle | undefined;
+let peek: (r: Resource) => Handle;
 
 /**
- * Attach to an existing native object: take a reference to `handle`
- * (checking its kind) and build a wrapper around it without creating a new
- * object. @internal
+ * The handle of `r` for this package's own native calls: unlike reading
+ * `.handle`, it lends nothing (the handle does not leave the wrapper).
+ * @internal
+ */
+export function handleOf(r: Resource): Handle {
+  return peek(r);
+}
+
+/**
+ * Attach to an existing native object: claim a reference to `handle`
+ * (checking its kind; a transit reference lent by a `.handle` read when
+ * one is outstanding) and build a wrapper around it without creating a
+ * new object. @internal
  */
 export function adopt<T>(make: () => T, handle: unknown, kind: number, what: string): T {
   if (typeof handle !== "number" || !Number.isSafeInteger(handle) || handle <= 0) {
     throw new AvxError("INVALID_HANDLE", `${what}.from: not a handle: ${String(handle)}`);
   }
-  const r = lib().avx_handle_retain(handle, kind);
+  const r = lib().avx_handle_claim(handle, kind);
   if (r < 0) throw AvxError.fromStatus(r, `${what}.from(${handle})`);
   return wrapOwned(make, handle);
 }
@@ -78,6 +111,8 @@ export function created(h: number, what: string): Handle {
 export abstract class Resource implements Disposable {
   readonly #handle: Handle;
   #disposed = false;
+  /** Transit references lent by reads of `.handle`, taken back by dispose. */
+  #lent = 0;
   /** Async operations of this isolate waiting on the object: token -> abort. */
   #inflight: Map<number, () => void> | undefined;
 
@@ -96,10 +131,33 @@ export abstract class Resource implements Disposable {
 
   /**
    * The handle of the native object: post it to a Worker and call the
-   * class's static `from` there to use the same object.
+   * class's static `from` there to use the same object. This wrapper may
+   * be dropped once the handle is posted: each read lends the object a
+   * reference that one `from` anywhere takes over, so the object outlives
+   * a garbage-collected wrapper until then (up to 30 s if nobody
+   * attaches). Read it once per isolate you post it to. Disposing this
+   * wrapper explicitly takes back what it lent and nobody claimed yet.
+   *
+   * @example
+   * ```ts
+   * import { mpsc } from "@avx/runtime";
+   *
+   * function start(worker: Worker) {
+   *   const [tx, rx] = mpsc<string>({ codec: "string" });
+   *   worker.postMessage(tx.handle); // the worker calls Sender.from(handle)
+   *   return rx; // tx may be collected before the worker attaches
+   * }
+   * ```
    */
   get handle(): Handle {
+    // A disposed wrapper owns nothing to lend from; the number is still
+    // its handle (from() on it fails unless another owner keeps it).
+    if (!this.#disposed && lib().avx_handle_lend(this.#handle) === 1) this.#lent++;
     return this.#handle;
+  }
+
+  static {
+    peek = (r) => r.#handle;
   }
 
   /** Whether this wrapper has given its reference back. */
@@ -143,6 +201,6 @@ export abstract class Resource implements Disposable {
       this.#inflight = undefined;
     }
     finalizer.unregister(this);
-    lib().avx_handle_release(this.#handle);
+    lib().avx_handle_dispose(this.#handle, this.#lent);
   }
 }

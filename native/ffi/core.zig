@@ -40,9 +40,50 @@ export fn avx_handle_retain(h: f64, kind: u32) i32 {
     return abi.status(handles.retain(handle, k));
 }
 
+/// Give an owner reference back: a pin, or a wrapper that was
+/// garbage-collected (transit references it lent stay in flight). The
+/// object dies with its last reference, owner or transit.
 export fn avx_handle_release(h: f64) i32 {
     const handle = handles.fromF64(h) orelse return abi.Code.invalid_handle.int();
     return abi.status(handles.release(handle));
+}
+
+/// Dispose a wrapper: give its owner reference back and take back up to
+/// `lent` unclaimed transit references (those its `.handle` reads lent).
+export fn avx_handle_dispose(h: f64, lent: u32) i32 {
+    const handle = handles.fromF64(h) orelse return abi.Code.invalid_handle.int();
+    return abi.status(handles.dispose(handle, lent));
+}
+
+/// The handle leaves its wrapper (JS read `.handle`): take a transit
+/// reference. Returns 1 if one was added, 0 if 255 are outstanding already
+/// (the caller must not take it back), or a Code.
+export fn avx_handle_lend(h: f64) i32 {
+    const handle = handles.fromF64(h) orelse return abi.Code.invalid_handle.int();
+    const added = handles.lend(handle) catch |err| return abi.fail(err);
+    return @intFromBool(added);
+}
+
+/// Attach to `h` of `kind` (`from`): take over a transit reference, or
+/// retain a new owner reference when none is outstanding.
+export fn avx_handle_claim(h: f64, kind: u32) i32 {
+    const handle = handles.fromF64(h) orelse return abi.Code.invalid_handle.int();
+    if (kind == 0 or kind > std.math.maxInt(u8)) return abi.Code.invalid_argument.int();
+    return abi.status(handles.claim(handle, @enumFromInt(@as(u8, @intCast(kind)))));
+}
+
+/// How long (ms) an object held only by transit references waits for a
+/// claim. Sets it when `ms` is finite and >= 0; returns the previous value.
+export fn avx_handle_grace(ms: f64) f64 {
+    if (!(ms >= 0) or std.math.isInf(ms)) return @floatFromInt(handles.getGrace());
+    return @floatFromInt(handles.setGrace(@intFromFloat(@min(ms, 1.0e15))));
+}
+
+/// Objects held only by transit references, after destroying those whose
+/// grace period has passed.
+export fn avx_handle_orphans() i32 {
+    handles.sweep();
+    return @intCast(handles.orphans());
 }
 
 /// The kind of a live handle (> 0) or a Code.
@@ -52,8 +93,10 @@ export fn avx_handle_kind(h: f64) i32 {
     return @intFromEnum(k);
 }
 
-/// Objects alive in the process (leak checks).
+/// Objects alive in the process (leak checks), after destroying the
+/// orphans whose grace period has passed.
 export fn avx_live_handles() i32 {
+    handles.sweep();
     return @intCast(handles.live());
 }
 

@@ -8,7 +8,7 @@ import { Kind } from "../ffi/symbols.ts";
 import { checkWaitOptions, Deadline, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { packBatch, readBatch, readMessage, readPooled } from "../ffi/scratch.ts";
 import { AvxError, checkHandle, checkInteger, checkOptions, describeValue, Status } from "../errors.ts";
-import { adopt, created, factoryOnly, type Handle, Resource, wrapOwned } from "../resource.ts";
+import { adopt, created, factoryOnly, type Handle, handleOf, Resource, wrapOwned } from "../resource.ts";
 import { type Codec, type CodecName, decodesInPlace, encodeWith, resolveCodec } from "../codec.ts";
 import { receive, send } from "./ops.ts";
 
@@ -336,7 +336,7 @@ export class Receiver<T = Uint8Array> extends Resource implements AsyncIterable<
     this.#codec = codec;
     this.#borrow = decodesInPlace.has(codec as Codec<unknown>);
     const l = lib();
-    const h = this.handle;
+    const h = handleOf(this);
     this.#tryRead = (b, c) => l.avx_mpsc_try_recv(h, b, c);
     this.#blockingRead = (b, c) => l.avx_mpsc_recv(h, b, c, -1);
     this.#tryReadAt = (b, o, c) => l.avx_mpsc_try_recv_at(h, b, o, c);

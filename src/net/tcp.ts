@@ -14,7 +14,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { checkWaitOptions, completionQueue, submit, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, checkBytes, checkHandle, checkInteger, checkOptions, Status } from "../errors.ts";
-import { adopt, created, type Handle, Resource, wrapOwned } from "../resource.ts";
+import { adopt, created, type Handle, handleOf, Resource, wrapOwned } from "../resource.ts";
 import {
   checkNetPermission,
   checkPort,
@@ -201,7 +201,7 @@ export class TcpListener extends Resource implements AsyncIterable<TcpStream> {
 
   /** Close the socket natively before the reference goes (other isolates' handles then see `CLOSED`). */
   protected override beforeDispose(): void {
-    lib().avx_net_close(this.handle);
+    lib().avx_net_close(handleOf(this));
   }
 
   /** Connections until the listener is closed. */
@@ -348,7 +348,7 @@ export class TcpStream extends Resource {
 
   /** Close the socket natively before the reference goes (other isolates' handles then see `CLOSED`). */
   protected override beforeDispose(): void {
-    lib().avx_net_close(this.handle);
+    lib().avx_net_close(handleOf(this));
   }
 
   /** The bytes the peer sends, as a byte stream; cancelling it closes the connection. */

@@ -7,7 +7,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { checkWaitOptions, submit, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, checkBytes, checkHandle, checkOptions, describeValue, Status } from "../errors.ts";
-import { adopt, created, type Handle, Resource, wrapOwned } from "../resource.ts";
+import { adopt, created, type Handle, handleOf, Resource, wrapOwned } from "../resource.ts";
 import {
   ADDRESS_LEN,
   checkNetPermission,
@@ -195,7 +195,7 @@ export class UdpSocket extends Resource implements AsyncIterable<[Uint8Array, Ne
 
   /** Close the socket natively before the reference goes (other isolates' handles then see `CLOSED`). */
   protected override beforeDispose(): void {
-    lib().avx_net_close(this.handle);
+    lib().avx_net_close(handleOf(this));
   }
 
   /** Datagrams (each in a new array) until the socket is closed. */

@@ -7,7 +7,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, checkHandle, describeValue } from "../errors.ts";
-import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { adopt, created, type Handle, handleOf, Resource } from "../resource.ts";
 import { MutexGuard } from "./mutex.ts";
 
 function checkGuard(guard: unknown, what: string): MutexGuard {
@@ -88,7 +88,7 @@ export class Condvar extends Resource {
     const o = checkWaitOptions(options, "Condvar.wait");
     const h = this.live;
     const mutex = guard.mutex;
-    const m = mutex.handle;
+    const m = handleOf(mutex);
     // The waiter moves onto the mutex when notified: keep the mutex alive
     // for the whole wait even if its wrapper is disposed meanwhile.
     const pinned = lib().avx_handle_retain(m, Kind.mutex);
@@ -143,7 +143,7 @@ export class Condvar extends Resource {
     const h = this.live;
     guard.park(true);
     try {
-      const r = lib().avx_condvar_wait(h, guard.mutex.handle, t);
+      const r = lib().avx_condvar_wait(h, handleOf(guard.mutex), t);
       if (r !== 0) throw AvxError.fromStatus(r, "Condvar.waitSync");
     } finally {
       guard.park(false);

@@ -7,7 +7,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, checkHandle, Status } from "../errors.ts";
-import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { adopt, created, type Handle, handleOf, Resource } from "../resource.ts";
 import { Holds } from "./holds.ts";
 
 /**
@@ -143,7 +143,7 @@ export class Mutex extends Resource {
    * keep the object alive (see `Holds`). @internal
    */
   unlockRaw(): void {
-    const h = this.handle;
+    const h = handleOf(this);
     const r = lib().avx_mutex_unlock(h);
     this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.unlock");
@@ -151,7 +151,7 @@ export class Mutex extends Resource {
 
   /** Keep the object alive for guards still held. */
   protected override beforeDispose(): void {
-    this.#holds.keep(this.handle, Kind.mutex);
+    this.#holds.keep(handleOf(this), Kind.mutex);
   }
 }
 

@@ -7,7 +7,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, checkHandle, Status } from "../errors.ts";
-import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { adopt, created, type Handle, handleOf, Resource } from "../resource.ts";
 import { Holds } from "./holds.ts";
 
 /**
@@ -169,7 +169,7 @@ export class RwLock extends Resource {
    * keep the object alive (see `Holds`). @internal
    */
   unlockRaw(mode: "read" | "write"): void {
-    const h = this.handle;
+    const h = handleOf(this);
     const r = mode === "read" ? lib().avx_rwlock_unlock_read(h) : lib().avx_rwlock_unlock_write(h);
     this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.unlock");
@@ -177,7 +177,7 @@ export class RwLock extends Resource {
 
   /** Keep the object alive for guards still held. */
   protected override beforeDispose(): void {
-    this.#holds.keep(this.handle, Kind.rwlock);
+    this.#holds.keep(handleOf(this), Kind.rwlock);
   }
 }
 

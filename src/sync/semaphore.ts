@@ -7,7 +7,7 @@ import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
 import { checkWaitOptions, submit, syncOptions, type WaitOptions } from "../ffi/queue.ts";
 import { AvxError, checkHandle, checkInteger, Status } from "../errors.ts";
-import { adopt, created, type Handle, Resource } from "../resource.ts";
+import { adopt, created, type Handle, handleOf, Resource } from "../resource.ts";
 import { Holds } from "./holds.ts";
 
 /** The most permits a semaphore can hold. */
@@ -161,7 +161,7 @@ export class Semaphore extends Resource {
    * permits keep the object alive (see `Holds`). @internal
    */
   releaseRaw(n: number): void {
-    const h = this.handle;
+    const h = handleOf(this);
     const r = lib().avx_semaphore_release(h, n);
     this.#holds.given(h);
     if (r !== 0) throw releaseFailed(r, "Permit.release");
@@ -169,7 +169,7 @@ export class Semaphore extends Resource {
 
   /** Keep the object alive for permits still held. */
   protected override beforeDispose(): void {
-    this.#holds.keep(this.handle, Kind.semaphore);
+    this.#holds.keep(handleOf(this), Kind.semaphore);
   }
 
   /**
