@@ -83,6 +83,11 @@ fn wakeRelay() void {
     if (signal.swap(1, .seq_cst) == 0) futex.wakeOne(&signal);
 }
 
+/// Wake the relay with nothing to do (process teardown).
+pub fn kick() void {
+    wakeRelay();
+}
+
 /// A queue slot has work and its isolate is idle. Any thread.
 pub fn ring(slot: u32) void {
     std.debug.assert(slot < slots);
@@ -199,27 +204,20 @@ pub fn currentEpoch() u32 {
     return epoch.load(.seq_cst);
 }
 
-/// Relay only: collect up to `out.len` queue ids to notify. Sleeps while
-/// there is nothing to do, at most `timeout_ns` (null: no limit; 0: do
-/// not sleep). Returns early while a registration is on its way, so the
-/// relay's event loop can take it.
+/// Relay only: collect up to `out.len` queue ids to notify. Sleeps once
+/// while there is nothing to do, at most `timeout_ns` (null: no limit; 0:
+/// do not sleep), and returns after any wake-up (a ring, a registration on
+/// its way, a kick): the relay calls again.
 pub fn wait(out: []u32, timeout_ns: ?u64) u32 {
     std.debug.assert(out.len > 0);
-    const deadline: ?u64 = if (timeout_ns) |t| clock.nowNs() +| t else null;
-    // Bounded: each round either returns or sleeps until signalled or the
-    // deadline; spurious wake-ups are rare.
-    var rounds: u32 = 0;
-    while (rounds < 1_000_000) : (rounds += 1) {
-        // Consume the signal before looking: a ring after the look sets it
-        // again, so the sleep below returns at once.
-        signal.store(0, .seq_cst);
-        const n = collect(out);
-        if (n > 0 or awaited() > 0) return n;
-        const left: u64 = if (deadline) |d| d -| clock.nowNs() else std.math.maxInt(u64);
-        if (left == 0) return 0;
-        _ = futex.wait(&signal, 0, if (deadline == null) null else left);
-    }
-    return 0;
+    // Consume the signal before looking: a ring after the look sets it
+    // again, so the sleep below returns at once.
+    signal.store(0, .seq_cst);
+    const n = collect(out);
+    if (n > 0 or awaited() > 0) return n;
+    if (timeout_ns) |t| if (t == 0) return 0;
+    _ = futex.wait(&signal, 0, timeout_ns);
+    return collect(out);
 }
 
 fn collect(out: []u32) u32 {

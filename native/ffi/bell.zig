@@ -71,3 +71,9 @@ export fn avx_bell_wait(out: ?[*]u32, cap: u32, timeout: f64) i32 {
     const t: ?u64 = if (timeout >= 0 and !std.math.isInf(timeout)) @intFromFloat(@min(timeout, 1.0e9) * std.time.ns_per_ms) else null;
     return @intCast(bell.wait(buf, t));
 }
+
+/// Wake the relay (its isolate is being torn down: it must return to
+/// JavaScript to learn it).
+export fn avx_bell_kick() void {
+    bell.kick();
+}

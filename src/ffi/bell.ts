@@ -58,24 +58,49 @@ async function startRelay(): Promise<void> {
   worker.on("error", (e: unknown) => console.error("avx: the bell relay failed:", e));
 }
 
+/** Registrations waiting for a relay to say it is ready, by queue id. */
+const waitingForReady = new Map<number, SharedArrayBuffer>();
+let readyChannel: BroadcastChannel | undefined;
+
 /**
  * Register queue `id`'s buffer with the relay, now if it runs, else when
  * it says it is ready. Safe to call again (after a relay was replaced).
  */
 export function register(id: number, sab: SharedArrayBuffer): void {
   ensureRelay();
-  const channel = new BroadcastChannel(channelName());
-  const send = (): boolean => {
-    if (lib().avx_bell_announce(id) !== 1) return false;
-    channel.postMessage({ type: "register", id, sab } satisfies BellMessage);
-    channel.close();
-    return true;
-  };
+  waitingForReady.set(id, sab);
   // Subscribed before looking: a "ready" sent after the look reaches us.
-  if (send()) return;
-  channel.onmessage = (e: MessageEvent<BellMessage>) => {
-    if (e.data?.type === "ready") send();
-  };
+  // One subscription per isolate, however many tries.
+  if (readyChannel === undefined) {
+    readyChannel = new BroadcastChannel(channelName());
+    readyChannel.onmessage = (e: MessageEvent<BellMessage>) => {
+      if (e.data?.type === "ready") sendWaiting();
+    };
+  }
+  sendWaiting();
+}
+
+function sendWaiting(): void {
+  const channel = readyChannel!;
+  for (const [id, sab] of waitingForReady) {
+    // 0: no relay runs yet (wait for its "ready"), or the queue closed.
+    if (lib().avx_bell_announce(id) !== 1) {
+      if (lib().avx_bell_ready() === 1) waitingForReady.delete(id);
+      continue;
+    }
+    channel.postMessage({ type: "register", id, sab } satisfies BellMessage);
+    waitingForReady.delete(id);
+  }
+  if (waitingForReady.size === 0) {
+    // Closing right after posting is safe: the message is on its way.
+    channel.close();
+    readyChannel = undefined;
+  }
+}
+
+/** Wake the relay so that it notices its isolate is being torn down. */
+export function kickRelay(): void {
+  lib().avx_bell_kick();
 }
 
 /** Whether a relay start is in progress in this isolate (tests). @internal */
@@ -113,6 +138,7 @@ function relayMain(data: { path: string; abi: number; channel: string }): void {
   }
   channel.postMessage({ type: "ready", epoch });
   const out = new Uint32Array(256);
+  const RELAY_SLICE_MS = 1000;
   const turn = () => new Promise((r) => setTimeout(r, 1));
   (async () => {
     for (;;) {
@@ -120,14 +146,17 @@ function relayMain(data: { path: string; abi: number; channel: string }): void {
       // arrives through this isolate's event loop); otherwise sleep
       // natively until something is rung.
       const awaiting = l.avx_bell_awaited() > 0;
-      const n = l.avx_bell_wait(out, out.length, awaiting ? 0 : -1);
+      // A bounded sleep: a relay terminated while inside it (the process
+      // ending) notices within one slice; the isolate ending the process
+      // kicks it awake besides.
+      const n = l.avx_bell_wait(out, out.length, awaiting ? 0 : RELAY_SLICE_MS);
       for (let i = 0; i < n; i++) {
         const entry = views[out[i] & 255];
         if (entry === undefined || entry.id !== out[i]) continue;
         Atomics.add(entry.view, 0, 1);
         Atomics.notify(entry.view, 0);
       }
-      if (awaiting || n === 0) await turn();
+      if (awaiting) await turn();
     }
   })();
 }

@@ -16,7 +16,7 @@
 import { lib } from "./library.ts";
 import { AvxError, checkOptions, describeValue, invalidArgument } from "../errors.ts";
 import type { Resource } from "../resource.ts";
-import { register } from "./bell.ts";
+import { kickRelay, register } from "./bell.ts";
 
 /** Options of every operation that may wait. */
 export interface WaitOptions {
@@ -38,6 +38,8 @@ const BATCH = 256;
 const HEARTBEAT_MS = 1000;
 /** How often an isolate not yet registered with the relay polls its queue. */
 const POLL_MS = 2;
+/** A registration not taken after this long is sent again. */
+const REREGISTER_MS = 200;
 /** Tokens are `slot | generation << 20` (native/core/cq.zig). */
 const SLOT_MASK = (1 << 20) - 1;
 
@@ -98,6 +100,7 @@ class CompletionQueue {
   #sleeping = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #poll: ReturnType<typeof setTimeout> | undefined;
+  #registeredAt = 0;
   #referenced = false;
   #closed = false;
 
@@ -105,7 +108,23 @@ class CompletionQueue {
     const id = lib().avx_cq_open();
     if (id < 0) throw AvxError.fromStatus(id, "opening the completion queue");
     this.id = id;
-    register(id, this.#sab);
+    this.#register();
+  }
+
+  /** Send our registration to the relay (starting one if none runs). */
+  #register(): void {
+    this.#registeredAt = performance.now();
+    register(this.id, this.#sab);
+  }
+
+  /**
+   * Not registered: register again when no relay runs (its thread ended:
+   * the next relay needs us) or when the last try is older than
+   * `REREGISTER_MS` (it went to a relay that died before taking it).
+   */
+  #repairRegistration(): void {
+    if (lib().avx_cq_registered(this.id) === 1) return;
+    if (lib().avx_bell_ready() !== 1 || performance.now() - this.#registeredAt > REREGISTER_MS) this.#register();
   }
 
   /** Wait for `token`'s completion; `settle` gets its result. */
@@ -169,6 +188,7 @@ class CompletionQueue {
     if (this.#poll === undefined && lib().avx_cq_registered(this.id) !== 1) {
       this.#poll = setTimeout(() => {
         this.#poll = undefined;
+        this.#repairRegistration();
         this.drain();
       }, POLL_MS);
     }
@@ -213,10 +233,9 @@ class CompletionQueue {
       return;
     }
     if (lib().avx_cq_registered(this.id) === 0) {
-      // The relay was replaced (or is starting): register with the new one;
-      // rings it missed are kept natively until then, and a drain now
-      // takes whatever arrived meanwhile.
-      register(this.id, this.#sab);
+      // The relay was replaced: register with the new one (rings it missed
+      // are kept natively until then) and poll until it has us.
+      this.#repairRegistration();
       this.drain();
     }
   }
@@ -239,7 +258,10 @@ export function completionQueue(): CompletionQueue {
     // The main isolate's thread does not exit before the process does:
     // close its queue on the way out. (In Workers, `unload` never fires;
     // their thread's exit closes the queue natively.)
-    globalThis.addEventListener?.("unload", () => q.close());
+    globalThis.addEventListener?.("unload", () => {
+      q.close();
+      kickRelay();
+    });
   }
   return queue;
 }

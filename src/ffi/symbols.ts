@@ -47,6 +47,7 @@ export const symbols = {
   avx_bell_ready: { parameters: [], result: "i32" },
   avx_bell_announce: { parameters: [H], result: "i32" },
   avx_bell_unregistered: { parameters: [], result: "i32" },
+  avx_bell_kick: { parameters: [], result: "void" },
 
   avx_mutex_new: { parameters: [], result: "f64" },
   avx_mutex_try_lock: { parameters: [H], result: "i32" },
