@@ -3,13 +3,16 @@
 # wine: the IOCP reactor and the ws2_32 socket layer.
 #
 #   bash scripts/test_windows.sh [zig build options, e.g. -Dtest-filter=reactor]
+#   AVX_WINE_RUNS=20 bash scripts/test_windows.sh   # build once, run 20 times
 #
 # Zig: $ZIG, else `zig` on PATH, else the pinned one in .tools/.
 # Wine: `wine64` on PATH, else /usr/lib/wine/wine64, else where dpkg put
 # the wine64 package, else `wine`. The prefix is $WINEPREFIX, else
 # .zig-cache/wine (its first start takes a while). Without wine this
 # passes with a notice, unless CI or AVX_REQUIRE_WINE is set: then it fails.
-# Exits with the test executable's status.
+# AVX_WINE_RUNS (default 1) runs the executable that many times in a row,
+# stopping at the first failure, to catch races that show up in one run of
+# several. Exits with the test executable's status (the failing run's).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,6 +42,12 @@ find_wine() {
   fi
 }
 
+runs="${AVX_WINE_RUNS:-1}"
+if ! [[ "$runs" =~ ^[1-9][0-9]{0,3}$ ]]; then
+  echo "test_windows: AVX_WINE_RUNS must be 1..9999, got '$runs'" >&2
+  exit 2
+fi
+
 zig="$(find_zig)"
 "$zig" build test-windows "$@"
 
@@ -53,7 +62,15 @@ fi
 
 export WINEDEBUG=-all
 export WINEPREFIX="${WINEPREFIX:-$PWD/.zig-cache/wine}"
-echo "test_windows: $wine $exe (WINEPREFIX=$WINEPREFIX)" >&2
-status=0
-"$wine" "$exe" || status=$?
-exit "$status"
+echo "test_windows: $wine $exe (WINEPREFIX=$WINEPREFIX), $runs run(s)" >&2
+passed=0
+while ((passed < runs)); do
+  status=0
+  "$wine" "$exe" || status=$?
+  if ((status != 0)); then
+    echo "test_windows: run $((passed + 1)) of $runs failed (status $status) after $passed passed" >&2
+    exit "$status"
+  fi
+  passed=$((passed + 1))
+done
+echo "test_windows: $passed of $runs runs passed in a row" >&2

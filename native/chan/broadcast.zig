@@ -210,7 +210,9 @@ pub const Receiver = struct {
             var w = Waiter.initSync(0);
             r.ch.port.enqueue(&w);
             if (r.readyNow()) {
-                _ = wq.cancel(&w);
+                // A grant that raced us only says "try again": retrying is
+                // what we do, once it has let go of `w`.
+                _ = Port.withdraw(&w);
                 continue;
             }
             if (w.sleep(deadline, Code.timeout.int()) == Code.timeout.int()) return error.Timeout;
@@ -503,6 +505,50 @@ test "broadcast: stress, received + lagged == sent for every receiver" {
     // The receivers pause now and then: some of them must have lagged.
     try testing.expect(s.lagged_total.load(.monotonic) > 0);
     try counting.expectNoLeaks();
+}
+
+test "broadcast: stress, every grant preempted before it lands" {
+    // Receivers whose re-check finds a message lose their `cancel` to the
+    // sender's grant now and then; such a waiter must not be reused before
+    // the grant lands (Port.withdraw). Nothing lags: the ring holds all.
+    port_mod.test_hooks = &port_mod.test_stretch;
+    defer port_mod.test_hooks = null;
+    const count: u32 = 2_000;
+    const ch = try Broadcast.create(testing.allocator, count);
+    const T = struct {
+        fn receive(r: *Receiver, failures: *std.atomic.Value(u32)) void {
+            var buf: [8]u8 = undefined;
+            var expected: u32 = 0;
+            while (true) {
+                const n = r.recv(&buf, never) catch |err| {
+                    if (err != error.Closed or expected != count) _ = failures.fetchAdd(1, .monotonic);
+                    return;
+                };
+                if (n != 4 or std.mem.readInt(u32, buf[0..4], .little) != expected) {
+                    _ = failures.fetchAdd(1, .monotonic);
+                    return;
+                }
+                expected += 1;
+            }
+        }
+    };
+    var failures: std.atomic.Value(u32) = .init(0);
+    var rs: [3]*Receiver = undefined;
+    for (&rs) |*r| r.* = try ch.subscribe();
+    var ts: [rs.len]std.Thread = undefined;
+    for (&ts, rs) |*t, r| t.* = try std.Thread.spawn(.{}, T.receive, .{ r, &failures });
+    var seq: u32 = 0;
+    while (seq < count) : (seq += 1) {
+        var msg: [4]u8 = undefined;
+        std.mem.writeInt(u32, &msg, seq, .little);
+        _ = try ch.send(&msg);
+        // Let the receivers catch up and wait again, now and then.
+        if (seq % 8 == 0) std.Thread.yield() catch {};
+    }
+    ch.releaseSender();
+    for (ts) |t| t.join();
+    for (rs) |r| r.release();
+    try testing.expectEqual(@as(u32, 0), failures.load(.monotonic));
 }
 
 test "broadcast: stress, two senders, every receiver sees each message once" {

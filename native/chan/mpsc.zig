@@ -198,8 +198,9 @@ pub const Mpsc = struct {
             ch.send_port.enqueue(&w);
             if (ch.closed.load(.seq_cst) or ch.hasRoomExact()) {
                 // Room appeared before we were linked. If a receive granted
-                // us anyway, the grant is ours and we use it by retrying.
-                _ = wq.cancel(&w);
+                // us anyway, the grant is ours and we use it by retrying;
+                // `withdraw` waits until that grant is done with `w`.
+                _ = Port.withdraw(&w);
                 continue;
             }
             // Granted 0 (room) or `closed`: retry either way, so a grant
@@ -502,7 +503,9 @@ pub const Mpsc = struct {
             var w = Waiter.initSync(0);
             ch.recv_port.enqueue(&w);
             if (ch.readyNow()) {
-                _ = wq.cancel(&w);
+                // A grant that raced us only says "try again": retrying is
+                // what we do, once it has let go of `w`.
+                _ = Port.withdraw(&w);
                 continue;
             }
             if (w.sleep(deadline, Code.timeout.int()) == Code.timeout.int()) return error.Timeout;
@@ -1478,6 +1481,16 @@ test "mpsc: stress, mixed single and batch, bounded capacity 16" {
 
 test "mpsc: stress, mixed single and batch, capacity 1, async receiver" {
     try Stress.run(1, 2_000, mixed, .async_);
+}
+
+test "mpsc: stress, bounded, every grant preempted before it lands" {
+    // Blocking senders and receiver whose re-check finds they need not wait
+    // lose their `cancel` to a grant now and then; such a waiter must not be
+    // reused before the grant lands (Port.withdraw). Without that, this
+    // reliably trips an assertion in `publish` or the wait queue.
+    port_mod.test_hooks = &port_mod.test_stretch;
+    defer port_mod.test_hooks = null;
+    try Stress.run(4, 1_000, all_blocking, .blocking);
 }
 
 test "mpsc: ping-pong between two threads" {
