@@ -50,3 +50,12 @@ Deno.test("lifecycle: 200 Runtime cycles leave descriptors, threads and queues w
   assert.ok(r.after.threads <= r.before.threads, JSON.stringify(r));
   assert.equal(r.after.queues, r.before.queues);
 });
+
+for (const end of ["close", "terminate"]) {
+  Deno.test(`lifecycle: the bell relay started by a Worker that then ends (${end}): waits still complete, a new registration holds`, async () => {
+    const r = await run("relay_parent.ts", end);
+    assert.equal(r.startedByWorker, 1, "the Worker started the relay");
+    assert.equal(r.registered, 1, "this isolate is registered with a running relay again");
+    assert.equal(r.ready, 1);
+  });
+}

@@ -88,7 +88,17 @@ function sendWaiting(): void {
       if (lib().avx_bell_ready() === 1) waitingForReady.delete(id);
       continue;
     }
-    channel.postMessage({ type: "register", id, sab } satisfies BellMessage);
+    try {
+      channel.postMessage({ type: "register", id, sab } satisfies BellMessage);
+    } catch {
+      // Deno shares one subscription among an isolate's channels and tears
+      // it down asynchronously after the last one closes; a channel made in
+      // that window cannot send. Start over with a fresh channel at the
+      // next try (the queue polls and tries again until it is registered).
+      channel.close();
+      readyChannel = undefined;
+      return;
+    }
     waitingForReady.delete(id);
   }
   if (waitingForReady.size === 0) {

@@ -30,8 +30,17 @@ async function settle(before: { fds: number; threads: number; queues: number }) 
 // One cycle first: whatever is created once per process (the relay, the
 // timer and I/O threads, V8's worker threads) exists before the baseline.
 await (await Runtime.create({ workerThreads: 2 })).shutdown();
-await sleep(500);
-const before = await settle(await counts());
+await sleep(1);
+for (let i = 0; i < 500 && lib().avx_bell_ready() !== 1; i++) await sleep(10);
+// Stable: the same counts three times 100 ms apart (the relay's start-up
+// holds a few descriptors for a moment).
+let before = await counts();
+for (let same = 0, i = 0; same < 3 && i < 50; i++) {
+  await sleep(100);
+  const now = await counts();
+  same = JSON.stringify(now) === JSON.stringify(before) ? same + 1 : 0;
+  before = now;
+}
 const rss0 = Deno.memoryUsage().rss;
 for (let i = 0; i < cycles; i++) {
   const rt = await Runtime.create({ workerThreads: 2 });
