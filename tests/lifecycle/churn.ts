@@ -42,12 +42,19 @@ for (let r = 0; r < rounds; r++) {
         w.postMessage({ kind, end, handle, port: listener.addr.port });
       });
       // Grants race the ending: a message, a permit, a timer.
-      if (kind === "recv") tx.trySend("m");
       if (kind === "permit") sem.release(1);
       if (end === "terminate") w.terminate();
+      if (kind === "recv") tx.trySend("m");
       else if (end === "throw") await errored;
       else await sleep(10);
       if (kind === "send") rx.tryRecv();
+      if (kind === "recv" && end === "terminate") {
+        // Sent after terminate(): the dead Worker's pending receive was
+        // cancelled when its thread exited, or its grant only said "try
+        // again"; either way the message is still here.
+        const m = await rx.recv({ timeout: 5000 });
+        if (m !== "m") throw new Error(`round ${r}: the message sent to a terminated Worker was lost (${m})`);
+      }
       ended++;
     }
   }
