@@ -44,7 +44,7 @@ comptime {
 
 /// A claim to start the relay that has not produced one after this long
 /// is taken to have failed (its isolate died first): another may claim.
-const claim_expiry_ns: u64 = 10 * std.time.ns_per_s;
+const claim_expiry_ns: u64 = 5 * std.time.ns_per_s;
 
 const State = enum(u32) { none, starting, running };
 
@@ -67,6 +67,11 @@ var reg_epoch: [slots]std.atomic.Value(u32) = @splat(.init(0));
 /// to the relay (`announce`).
 var ann_id: [slots]std.atomic.Value(u32) = @splat(.init(0));
 var ann_epoch: [slots]std.atomic.Value(u32) = @splat(.init(0));
+var ann_at_ns: [slots]std.atomic.Value(u64) = @splat(.init(0));
+/// An announced registration that has not arrived after this long is taken
+/// to be lost (its post failed): the relay stops waiting for it in
+/// JavaScript, and the isolate sends it again.
+const announce_expiry_ns: u64 = 500 * std.time.ns_per_ms;
 
 fn slotOf(id: u32) u32 {
     return id & (slots - 1);
@@ -83,8 +88,14 @@ fn wakeRelay() void {
     if (signal.swap(1, .seq_cst) == 0) futex.wakeOne(&signal);
 }
 
-/// Wake the relay with nothing to do (process teardown).
+/// Set by `kick`, taken by the next `wait`: a kick that lands while the
+/// relay is in JavaScript is not erased by `wait` consuming `signal`.
+var kicked: std.atomic.Value(bool) = .init(false);
+
+/// Wake the relay with nothing to do (process teardown): its next `wait`
+/// returns at once, so a terminated relay notices.
 pub fn kick() void {
+    kicked.store(true, .seq_cst);
     wakeRelay();
 }
 
@@ -107,6 +118,7 @@ pub fn announce(id: u32) bool {
     const slot = slotOf(id);
     if (open_id[slot].load(.seq_cst) != id or !ready()) return false;
     ann_epoch[slot].store(epoch.load(.seq_cst), .seq_cst);
+    ann_at_ns[slot].store(clock.nowNs(), .seq_cst);
     ann_id[slot].store(id, .seq_cst);
     wakeRelay();
     return true;
@@ -115,10 +127,12 @@ pub fn announce(id: u32) bool {
 /// Registrations announced to the running relay that have not arrived.
 pub fn awaited() u32 {
     const e = epoch.load(.seq_cst);
+    const now = clock.nowNs();
     var n: u32 = 0;
     for (0..slots) |slot| {
         const id = open_id[slot].load(.seq_cst);
         if (id == 0 or ann_id[slot].load(.seq_cst) != id or ann_epoch[slot].load(.seq_cst) != e) continue;
+        if (now -| ann_at_ns[slot].load(.seq_cst) > announce_expiry_ns) continue;
         if (!isRegistered(@intCast(slot))) n += 1;
     }
     return n;
@@ -165,9 +179,10 @@ pub fn claim() bool {
     switch (state.load(.seq_cst)) {
         .running => return false,
         .none => {
-            if (state.cmpxchgStrong(.none, .starting, .seq_cst, .seq_cst) != null) return false;
+            // The time first: a claimer that sees `starting` must never
+            // read an old time and take over a claim just made.
             claimed_at_ns.store(now, .seq_cst);
-            return true;
+            return state.cmpxchgStrong(.none, .starting, .seq_cst, .seq_cst) == null;
         },
         .starting => {
             const at = claimed_at_ns.load(.seq_cst);
@@ -190,6 +205,12 @@ pub fn attach() u32 {
         return 0;
     }
     const e = epoch.fetchAdd(1, .seq_cst) + 1;
+    // A relay that died may have taken rings it never delivered: every open
+    // queue gets one ring from the new relay once registered (at worst a
+    // spurious drain).
+    for (0..slots) |slot| {
+        if (open_id[slot].load(.seq_cst) != 0) _ = pending[slot / 64].fetchOr(@as(u64, 1) << @intCast(slot % 64), .seq_cst);
+    }
     wakeRelay();
     return e;
 }
@@ -216,6 +237,7 @@ pub fn wait(out: []u32, timeout_ns: ?u64) u32 {
     const n = collect(out);
     if (n > 0 or awaited() > 0) return n;
     if (timeout_ns) |t| if (t == 0) return 0;
+    if (kicked.swap(false, .seq_cst)) return 0;
     _ = futex.wait(&signal, 0, timeout_ns);
     return collect(out);
 }
@@ -251,9 +273,11 @@ pub fn resetForTest() void {
         reg_epoch[s].store(0, .seq_cst);
         ann_id[s].store(0, .seq_cst);
         ann_epoch[s].store(0, .seq_cst);
+        ann_at_ns[s].store(0, .seq_cst);
     }
     state.store(.none, .seq_cst);
     signal.store(0, .seq_cst);
+    kicked.store(false, .seq_cst);
 }
 
 test "bell: a ring waits for its queue's registration, then goes out once" {
@@ -357,4 +381,48 @@ test "bell: rings from many threads all reach the relay (stress)" {
     for (&threads) |t| t.join();
     try std.testing.expectEqual(@as(u32, queues), seen_count);
     for (ids) |id| queueClosed(id);
+}
+
+test "bell: a kick made while the relay was away ends its next sleep" {
+    resetForTest();
+    try std.testing.expect(claim());
+    _ = attach();
+    var out: [4]u32 = undefined;
+    _ = wait(&out, 0); // consume the attach's signal
+    kick();
+    // Would sleep forever without the kick (a failure here is a hang).
+    try std.testing.expectEqual(@as(u32, 0), wait(&out, null));
+}
+
+test "bell: a new relay rings every open queue once (rings the old one took are not lost)" {
+    resetForTest();
+    try std.testing.expect(claim());
+    const e1 = attach();
+    const id: u32 = 4 << 8 | 9;
+    queueOpened(id);
+    try std.testing.expect(registered(id, e1));
+    var out: [4]u32 = undefined;
+    ring(9);
+    // The old relay collects the ring, then dies before notifying.
+    try std.testing.expectEqual(@as(u32, 1), wait(&out, 0));
+    relayExited(e1);
+    try std.testing.expect(claim());
+    const e2 = attach();
+    try std.testing.expect(registered(id, e2));
+    try std.testing.expectEqual(@as(u32, 1), wait(&out, 0));
+    try std.testing.expectEqual(id, out[0]);
+    queueClosed(id);
+}
+
+test "bell: a registration announced and never delivered stops holding the relay in JavaScript" {
+    resetForTest();
+    try std.testing.expect(claim());
+    _ = attach();
+    const id: u32 = 2 << 8 | 33;
+    queueOpened(id);
+    try std.testing.expect(announce(id));
+    try std.testing.expectEqual(@as(u32, 1), awaited());
+    ann_at_ns[33].store(clock.nowNs() -| (announce_expiry_ns + std.time.ns_per_ms), .seq_cst);
+    try std.testing.expectEqual(@as(u32, 0), awaited());
+    queueClosed(id);
 }

@@ -54,10 +54,12 @@ pub const Cq = struct {
     done: std.atomic.Value(?*Waiter) = .init(null),
     /// 1 while the isolate waits for its bell.
     armed: futex.Word = .init(0),
-    /// Set by the first `close`: a queue may be closed by its isolate and,
-    /// at the same time, by the runtime declaring that isolate lost or by
-    /// its thread's exit; only one may do the work.
-    close_claimed: std.atomic.Value(bool) = .init(false),
+    /// The queue's id while it is open, 0 when the slot is free, the id
+    /// with `closing` set while a close runs. Every cross-thread look-up
+    /// and every close goes through this word: a close is claimed with a
+    /// compare-and-swap from the id it was asked for, so a stale id (the
+    /// slot since closed and reopened by another isolate) closes nothing.
+    id_word: std.atomic.Value(u32) = .init(0),
     /// Bell rings (metrics and tests).
     rings: std.atomic.Value(u64) = .init(0),
     /// Set while the owner isolate blocks in a native call that a
@@ -65,11 +67,14 @@ pub const Cq = struct {
     /// post also calls it: the bell cannot end a native call.
     interrupt: std.atomic.Value(?*const Interrupt) = .init(null),
 
-    // Everything below belongs to the owner isolate's thread.
+    /// The thread of the isolate that opened it: its exit closes the queue.
+    owner: std.Thread.Id = 0,
+
+    // Everything below belongs to the owner isolate's thread (and to the
+    // table lock for `gen`).
     gen: u16 = 1,
     /// This queue's slot in the table (and in the bell).
     index: u8 = 0,
-    open: bool = false,
     /// Completions taken from `done`, oldest first.
     ready_head: ?*Waiter = null,
     ready_tail: ?*Waiter = null,
@@ -77,6 +82,12 @@ pub const Cq = struct {
     chunk_count: u32 = 0,
     free_head: ?*Waiter = null,
     live: u32 = 0,
+
+    /// Whether the queue is open (not free, not closing).
+    pub fn isOpen(cq: *const Cq) bool {
+        const id = cq.id_word.load(.seq_cst);
+        return id != 0 and id & closing == 0;
+    }
 
     /// Called by the granting thread, under the lock of the wait queue the
     /// waiter was in.
@@ -125,7 +136,7 @@ pub const Cq = struct {
     /// A waiter for an async operation, or null when `max_pending` are in
     /// use or memory ran out.
     pub fn acquire(cq: *Cq) ?*Waiter {
-        std.debug.assert(cq.open);
+        std.debug.assert(cq.isOpen());
         if (cq.free_head == null) cq.grow() catch return null;
         const w = cq.free_head.?;
         cq.free_head = w.cq_next;
@@ -243,8 +254,15 @@ pub const Cq = struct {
     }
 };
 
+const closing: u32 = 1 << 31;
+
 var table: [max_queues]Cq = @splat(.{});
 var table_lock: RawMutex = .{};
+
+fn idOf(gen: u16, index: u32) u32 {
+    std.debug.assert(gen != 0 and index < max_queues);
+    return @as(u32, gen) << 8 | index;
+}
 
 /// Open a queue for the calling thread's isolate. Returns the queue id
 /// (> 0) or a negative Code.
@@ -252,24 +270,37 @@ pub fn open() i32 {
     table_lock.lock();
     defer table_lock.unlock();
     for (&table, 0..) |*cq, i| {
-        if (cq.open) continue;
-        const gen = cq.gen;
-        const chunks = cq.chunks;
-        const chunk_count = cq.chunk_count;
-        const free_head = cq.free_head;
-        cq.* = .{
-            .gen = gen,
-            .index = @intCast(i),
-            .open = true,
-            .chunks = chunks,
-            .chunk_count = chunk_count,
-            .free_head = free_head,
-        };
-        const id: u32 = @as(u32, gen) << 8 | @as(u32, @intCast(i));
+        if (cq.id_word.load(.seq_cst) != 0) continue;
+        // Field by field, not a whole-struct assignment: a granter that
+        // posted to this slot's previous queue may still be finishing its
+        // `post` (atomics only), and the waiter pool is kept.
+        std.debug.assert(cq.live == 0 and cq.ready_head == null);
+        cq.done.store(null, .seq_cst);
+        cq.armed.store(0, .seq_cst);
+        cq.rings.store(0, .monotonic);
+        cq.interrupt.store(null, .seq_cst);
+        cq.index = @intCast(i);
+        cq.owner = std.Thread.getCurrentId();
+        const id = idOf(cq.gen, @intCast(i));
         bell.queueOpened(id);
+        cq.id_word.store(id, .seq_cst);
         return @intCast(id);
     }
     return Code.limit.int();
+}
+
+/// Threads that own avx state carry a thread-exit tag made of these bits.
+const tag_queues: u32 = 1;
+const tag_relay: u32 = 2;
+/// This thread's tag bits (mirrors what `thread_exit.watch` holds).
+threadlocal var exit_tag: u32 = 0;
+
+fn watchThread(bits: u32) bool {
+    thread_exit.setHandler(threadExited);
+    if (exit_tag & bits == bits) return true;
+    if (!thread_exit.watch(exit_tag | bits)) return false;
+    exit_tag |= bits;
+    return true;
 }
 
 /// Open a queue owned by the calling thread's isolate, to be closed when
@@ -277,45 +308,47 @@ pub fn open() i32 {
 pub fn openWatched() i32 {
     const id = open();
     if (id < 0) return id;
-    thread_exit.setHandler(ownerExited);
     // Without a thread-exit hook the queue still works; only the clean-up
-    // of an isolate that ends without closing it is lost. Say so in debug.
-    if (!thread_exit.watch(@intCast(id))) std.log.warn("avx: cannot watch thread exit; queue {d} may leak", .{id});
+    // of an isolate that ends without closing it is lost.
+    if (!watchThread(tag_queues)) std.log.warn("avx: cannot watch thread exit; queue {d} may leak", .{id});
     return id;
 }
 
-/// The thread that owned queue `id` has exited: its isolate is gone. Any
-/// queue closed by then (by its isolate, by the runtime) is left alone.
-fn ownerExited(tag: u32) void {
-    if (tag == relay_tag) {
-        bell.relayExited(relay_epoch.load(.seq_cst));
-        return;
+/// A thread that owned avx state has exited: its isolate (or isolates: two
+/// copies of the JS module, or test modules run one after another on one
+/// thread) is gone. Every queue it still owns is closed, here.
+fn threadExited(tag: u32) void {
+    if (tag & tag_relay != 0) bell.relayExited(relay_epoch);
+    if (tag & tag_queues == 0) return;
+    const me = std.Thread.getCurrentId();
+    for (&table) |*cq| {
+        const id = cq.id_word.load(.seq_cst);
+        if (id == 0 or id & closing != 0 or cq.owner != me) continue;
+        closeId(id);
     }
-    const cq = get(@floatFromInt(tag)) orelse return;
-    close(cq);
 }
 
-/// The relay's thread carries this tag (queue ids stay below 2^24).
-const relay_tag: u32 = 1 << 30;
-var relay_epoch = std.atomic.Value(u32).init(0);
+threadlocal var relay_epoch: u32 = 0;
 
 /// The calling thread becomes the bell's relay (see bell.zig). Returns its
-/// epoch (> 0), or 0 when a relay runs already.
+/// epoch (> 0), or 0 when a relay runs already or its thread's exit could
+/// not be watched (a relay whose end nobody learns would be trusted
+/// forever).
 pub fn attachRelay() u32 {
     const e = bell.attach();
     if (e == 0) return 0;
-    relay_epoch.store(e, .seq_cst);
-    thread_exit.setHandler(ownerExited);
-    _ = thread_exit.watch(relay_tag);
+    relay_epoch = e;
+    if (!watchThread(tag_relay)) {
+        bell.relayExited(e);
+        return 0;
+    }
     return e;
 }
 
 /// Queues open in the process (leak checks).
 pub fn openCount() u32 {
-    table_lock.lock();
-    defer table_lock.unlock();
     var n: u32 = 0;
-    for (&table) |*cq| n += @intFromBool(cq.open);
+    for (&table) |*cq| n += @intFromBool(cq.isOpen());
     return n;
 }
 
@@ -324,16 +357,25 @@ pub fn get(id: f64) ?*Cq {
     if (!(id >= 1 and id <= std.math.maxInt(i32)) or @floor(id) != id) return null;
     const v: u32 = @intFromFloat(id);
     const cq = &table[v & 0xff];
-    if (!cq.open or cq.gen != (v >> 8)) return null;
+    if (cq.id_word.load(.seq_cst) != v) return null;
     return cq;
 }
 
-/// Close a queue: cancel its pending operations, undo granted ones that
-/// were never drained, free its slot. Any thread may close a queue whose
-/// isolate is gone; otherwise only the owner calls this.
+/// Close a queue (see `closeId`). Its owner, or a test.
 pub fn close(cq: *Cq) void {
-    if (cq.close_claimed.swap(true, .acq_rel)) return;
-    std.debug.assert(cq.open);
+    const id = cq.id_word.load(.seq_cst);
+    if (id == 0 or id & closing != 0) return;
+    closeId(id);
+}
+
+/// Close queue `id`: cancel its pending operations, undo granted ones that
+/// were never drained, free its slot. Its owner, or any thread once that
+/// owner's isolate is gone. Only the first close of an id does anything;
+/// a stale id does nothing.
+pub fn closeId(id: u32) void {
+    std.debug.assert(id & closing == 0);
+    const cq = &table[id & 0xff];
+    if (cq.id_word.cmpxchgStrong(id, id | closing, .seq_cst, .seq_cst) != null) return;
     for (cq.chunks[0..cq.chunk_count]) |chunk| {
         for (chunk.?) |*w| {
             if (w.in_use and !w.abandoned) _ = cq.cancel(w);
@@ -347,12 +389,43 @@ pub fn close(cq: *Cq) void {
         _ = cq.drain(&scratch);
         if (rounds > 1000) std.Thread.yield() catch {};
     }
-    bell.queueClosed(@as(u32, cq.gen) << 8 | cq.index);
+    bell.queueClosed(id);
     // Under the table lock: `open` may be looking for a free slot.
     table_lock.lock();
     defer table_lock.unlock();
     cq.gen = if (cq.gen == 0xffff) 1 else cq.gen + 1;
-    cq.open = false;
+    cq.id_word.store(0, .seq_cst);
+}
+
+test "cq: a stale id closes nothing (the slot was reopened since)" {
+    const id = open();
+    try std.testing.expect(id > 0);
+    close(get(@floatFromInt(id)).?);
+    // Another isolate gets the same slot under a new generation.
+    const id2 = open();
+    try std.testing.expect(id2 > 0 and id2 != id);
+    closeId(@intCast(id));
+    try std.testing.expect(get(@floatFromInt(id2)) != null);
+    closeId(@intCast(id2));
+    try std.testing.expect(get(@floatFromInt(id2)) == null);
+}
+
+test "cq: a thread's exit closes every queue it opened, and only those" {
+    const mine = open();
+    const T = struct {
+        fn run(ids: *[2]i32) void {
+            ids[0] = openWatched();
+            ids[1] = openWatched();
+        }
+    };
+    var ids: [2]i32 = .{ 0, 0 };
+    const th = try std.Thread.spawn(.{}, T.run, .{&ids});
+    th.join();
+    try std.testing.expect(ids[0] > 0 and ids[1] > 0);
+    try std.testing.expect(get(@floatFromInt(ids[0])) == null);
+    try std.testing.expect(get(@floatFromInt(ids[1])) == null);
+    try std.testing.expect(get(@floatFromInt(mine)) != null);
+    close(get(@floatFromInt(mine)).?);
 }
 
 test "cq: post, arm and drain in order" {

@@ -401,7 +401,8 @@ pub const Runtime = struct {
         slot.lock.unlock();
         // Its queue first: closing cancels the watches it had on running
         // tasks, which must not outlive them.
-        if (cq_mod.get(queue_id)) |cq| cq_mod.close(cq);
+        // By id: if the slot was closed and reopened since, nothing happens.
+        if (cq_mod.get(queue_id) != null) cq_mod.closeId(@intFromFloat(queue_id));
         // Terminated by shutdown, not dead: its tasks were cancelled.
         rt.endAll(running, if (rt.stopped.load(.acquire)) .cancelled else .worker_lost);
         _ = rt.counters.replaced.fetchAdd(1, .monotonic);

@@ -20,9 +20,7 @@ import { lib, libraryPath } from "./library.ts";
 import { ABI_VERSION } from "./symbols.ts";
 
 /** What isolates and the relay say on the channel. @internal */
-export type BellMessage =
-  | { type: "register"; id: number; sab: SharedArrayBuffer }
-  | { type: "ready"; epoch: number };
+export type BellMessage = { type: "register"; id: number; sab: SharedArrayBuffer };
 
 /** The channel of this copy of the library in this process. */
 function channelName(): string {
@@ -58,53 +56,28 @@ async function startRelay(): Promise<void> {
   worker.on("error", (e: unknown) => console.error("avx: the bell relay failed:", e));
 }
 
-/** Registrations waiting for a relay to say it is ready, by queue id. */
-const waitingForReady = new Map<number, SharedArrayBuffer>();
-let readyChannel: BroadcastChannel | undefined;
-
 /**
- * Register queue `id`'s buffer with the relay, now if it runs, else when
- * it says it is ready. Safe to call again (after a relay was replaced).
+ * Post queue `id`'s buffer to the running relay. False when no relay runs
+ * yet (the caller polls and tries again) or the post failed. No channel is
+ * kept open: an open BroadcastChannel keeps its isolate alive, and a relay
+ * that never comes must not keep a program from exiting.
  */
-export function register(id: number, sab: SharedArrayBuffer): void {
+export function register(id: number, sab: SharedArrayBuffer): boolean {
   ensureRelay();
-  waitingForReady.set(id, sab);
-  // Subscribed before looking: a "ready" sent after the look reaches us.
-  // One subscription per isolate, however many tries.
-  if (readyChannel === undefined) {
-    readyChannel = new BroadcastChannel(channelName());
-    readyChannel.onmessage = (e: MessageEvent<BellMessage>) => {
-      if (e.data?.type === "ready") sendWaiting();
-    };
-  }
-  sendWaiting();
-}
-
-function sendWaiting(): void {
-  const channel = readyChannel!;
-  for (const [id, sab] of waitingForReady) {
-    // 0: no relay runs yet (wait for its "ready"), or the queue closed.
-    if (lib().avx_bell_announce(id) !== 1) {
-      if (lib().avx_bell_ready() === 1) waitingForReady.delete(id);
-      continue;
-    }
-    try {
-      channel.postMessage({ type: "register", id, sab } satisfies BellMessage);
-    } catch {
-      // Deno shares one subscription among an isolate's channels and tears
-      // it down asynchronously after the last one closes; a channel made in
-      // that window cannot send. Start over with a fresh channel at the
-      // next try (the queue polls and tries again until it is registered).
-      channel.close();
-      readyChannel = undefined;
-      return;
-    }
-    waitingForReady.delete(id);
-  }
-  if (waitingForReady.size === 0) {
+  if (lib().avx_bell_announce(id) !== 1) return false;
+  let channel: BroadcastChannel | undefined;
+  try {
+    channel = new BroadcastChannel(channelName());
+    channel.postMessage({ type: "register", id, sab } satisfies BellMessage);
+    return true;
+  } catch {
+    // Deno shares one subscription among an isolate's channels and tears
+    // it down asynchronously after the last one closes; a channel made in
+    // that window cannot send. The caller tries again.
+    return false;
+  } finally {
     // Closing right after posting is safe: the message is on its way.
-    channel.close();
-    readyChannel = undefined;
+    channel?.close();
   }
 }
 
@@ -146,7 +119,6 @@ function relayMain(data: { path: string; abi: number; channel: string }): void {
     channel.close(); // another relay runs
     return;
   }
-  channel.postMessage({ type: "ready", epoch });
   const out = new Uint32Array(256);
   const RELAY_SLICE_MS = 1000;
   const turn = () => new Promise((r) => setTimeout(r, 1));

@@ -16,7 +16,7 @@
 import { lib } from "./library.ts";
 import { AvxError, checkOptions, describeValue, invalidArgument } from "../errors.ts";
 import type { Resource } from "../resource.ts";
-import { kickRelay, register } from "./bell.ts";
+import { ensureRelay, kickRelay, register } from "./bell.ts";
 
 /** Options of every operation that may wait. */
 export interface WaitOptions {
@@ -100,7 +100,7 @@ class CompletionQueue {
   #sleeping = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #poll: ReturnType<typeof setTimeout> | undefined;
-  #registeredAt = 0;
+  #postedAt = -Infinity;
   #referenced = false;
   #closed = false;
 
@@ -108,23 +108,24 @@ class CompletionQueue {
     const id = lib().avx_cq_open();
     if (id < 0) throw AvxError.fromStatus(id, "opening the completion queue");
     this.id = id;
-    this.#register();
-  }
-
-  /** Send our registration to the relay (starting one if none runs). */
-  #register(): void {
-    this.#registeredAt = performance.now();
-    register(this.id, this.#sab);
+    this.#tryRegister();
   }
 
   /**
-   * Not registered: register again when no relay runs (its thread ended:
-   * the next relay needs us) or when the last try is older than
-   * `REREGISTER_MS` (it went to a relay that died before taking it).
+   * Hand our buffer to the relay unless it has it: starts a relay when none
+   * runs (or a start was claimed and never finished), and posts again when
+   * the last post went unanswered for `REREGISTER_MS` (it went to a relay
+   * that died before taking it).
    */
-  #repairRegistration(): void {
-    if (lib().avx_cq_registered(this.id) === 1) return;
-    if (lib().avx_bell_ready() !== 1 || performance.now() - this.#registeredAt > REREGISTER_MS) this.#register();
+  #tryRegister(): void {
+    const l = lib();
+    if (l.avx_cq_registered(this.id) === 1) return;
+    if (l.avx_bell_ready() !== 1) {
+      ensureRelay();
+      return;
+    }
+    if (performance.now() - this.#postedAt < REREGISTER_MS) return;
+    if (register(this.id, this.#sab)) this.#postedAt = performance.now();
   }
 
   /** Wait for `token`'s completion; `settle` gets its result. */
@@ -188,7 +189,7 @@ class CompletionQueue {
     if (this.#poll === undefined && lib().avx_cq_registered(this.id) !== 1) {
       this.#poll = setTimeout(() => {
         this.#poll = undefined;
-        this.#repairRegistration();
+        this.#tryRegister();
         this.drain();
       }, POLL_MS);
     }
@@ -235,7 +236,7 @@ class CompletionQueue {
     if (lib().avx_cq_registered(this.id) === 0) {
       // The relay was replaced: register with the new one (rings it missed
       // are kept natively until then) and poll until it has us.
-      this.#repairRegistration();
+      this.#tryRegister();
       this.drain();
     }
   }
