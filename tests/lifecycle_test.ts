@@ -6,12 +6,17 @@
  */
 import assert from "node:assert/strict";
 
-async function run(script: string, arg: string): Promise<Record<string, unknown>> {
+function libName(): string {
+  return Deno.build.os === "windows" ? "avx.dll" : Deno.build.os === "darwin" ? "libavx.dylib" : "libavx.so";
+}
+
+async function run(script: string, arg: string, timeoutMs = 240_000): Promise<Record<string, unknown>> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", new URL(`./lifecycle/${script}`, import.meta.url).pathname, arg],
+    env: { AVX_LIB_PATH: new URL("../zig-out/lib/", import.meta.url).pathname + libName() },
     stdout: "piped",
     stderr: "piped",
-    signal: AbortSignal.timeout(240_000),
+    signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const stdout = new TextDecoder().decode(out.stdout);
   const stderr = new TextDecoder().decode(out.stderr);
@@ -59,3 +64,15 @@ for (const end of ["close", "terminate"]) {
     assert.equal(r.ready, 1);
   });
 }
+
+Deno.test("lifecycle: a Worker with two copies of the module has both queues closed when it ends; the lock passes on", async () => {
+  const r = await run("two_copies.ts", "");
+  assert.equal(r.during, (r.before as number) + 2, JSON.stringify(r));
+  assert.equal(r.after, r.before, JSON.stringify(r));
+});
+
+Deno.test("lifecycle: a relay start claimed by a Worker that closed at once: waits complete, the program exits", async () => {
+  // A hang is the failure: the subprocess is aborted after 30 s.
+  const r = await run("stuck_claim.ts", "", 30_000);
+  assert.equal(r.slept, true);
+});
