@@ -91,6 +91,11 @@ pub const Runtime = struct {
     idle_waiters: WaitQueue = .{},
     counters: Counters = .{},
     destroyed: bool = false,
+    /// References to this record: the handle's (given back by `destroy`)
+    /// and one per task record that names it (given back when the task's
+    /// handle dies: `abort` and `complete` reach the runtime through a
+    /// task). The record is freed with the last.
+    refs: std.atomic.Value(u32) = .init(1),
 
     pub fn create(config: Config) !*Runtime {
         const s = try Scheduler.create(std.heap.c_allocator, config);
@@ -101,14 +106,19 @@ pub const Runtime = struct {
     }
 
     /// The last reference is gone: settle whatever is left and free the
-    /// scheduler. The record itself (a few KiB) is never freed: an abort
-    /// racing the destruction from another isolate may still be counting
-    /// in it, and runtimes are few per process.
+    /// scheduler. The record itself goes with the last task that names it
+    /// (an abort or a late completion from another isolate may still reach
+    /// it through a task handle).
     pub fn destroy(rt: *Runtime) void {
         rt.stop();
         rt.finish();
         rt.scheduler.destroy();
         rt.destroyed = true;
+        rt.unref();
+    }
+
+    fn unref(rt: *Runtime) void {
+        if (rt.refs.fetchSub(1, .acq_rel) == 1) std.heap.c_allocator.destroy(rt);
     }
 
     // ------------------------------------------------------------ spawning
@@ -133,10 +143,12 @@ pub const Runtime = struct {
             rt.taskLeft();
             return err;
         };
+        _ = rt.refs.fetchAdd(1, .monotonic);
         t.* = .{ .runtime = rt, .fn_id = fn_id, .args = payload };
         const h = handles.create(.task, t, destroyTask) catch |err| {
             task_mod.pool.put(t); // Frees the arguments too.
             rt.taskLeft();
+            rt.unref();
             return err;
         };
         t.handle = h;
@@ -166,7 +178,9 @@ pub const Runtime = struct {
 
     fn destroyTask(obj: *anyopaque) void {
         const t: *Task = @ptrCast(@alignCast(obj));
+        const rt: *Runtime = @ptrCast(@alignCast(t.runtime.?));
         task_mod.pool.put(t);
+        rt.unref();
     }
 
     /// End `t` (if it has not ended) and count it. False if it had ended.
