@@ -45,6 +45,7 @@ pub fn build(b: *std.Build) void {
         cross_step.dependOn(&install.step);
     }
 
+    addAbiGen(b);
     addSchedBench(b, target);
     addEchoClient(b, target);
     addForeignTests(b, test_filter);
@@ -74,6 +75,17 @@ fn addForeignTests(b: *std.Build, test_filter: ?[]const u8) void {
         const install = b.addInstallArtifact(tests, .{ .dest_dir = .{ .override = .{ .custom = b.fmt("cross/{s}", .{triple}) } } });
         macos_step.dependOn(&install.step);
     }
+}
+
+/// `zig build abi`: regenerate src/ffi/abi.gen.ts, the TypeScript mirror of
+/// the exports and the shared constants (native/abi_gen.zig).
+fn addAbiGen(b: *std.Build) void {
+    const step = b.step("abi", "Regenerate src/ffi/abi.gen.ts from the Zig exports");
+    const exe = b.addExecutable(.{ .name = "abi-gen", .root_module = rootModule(b, "native/abi_gen.zig", b.graph.host, .Debug) });
+    const run = b.addRunArtifact(exe);
+    run.addArg(b.pathFromRoot("native"));
+    run.addArg(b.pathFromRoot("src/ffi/abi.gen.ts"));
+    step.dependOn(&run.step);
 }
 
 /// `zig build sched-bench`: zig-out/bin/avx-sched-bench, the native

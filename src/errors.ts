@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { OS_ERROR_NAMES, Status } from "./ffi/abi.gen.ts";
 
 /** Stable error codes. */
 export type AvxErrorCode =
@@ -67,73 +68,19 @@ export type OsErrorCode =
   | "EINTR"
   | "EIO";
 
-/** In native order: status -(100 + i + 1) is OS_ERRORS[i] (native/os/socket.zig). */
-const OS_ERRORS: readonly OsErrorCode[] = [
-  "EAGAIN",
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EADDRINUSE",
-  "EADDRNOTAVAIL",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-  "ENETDOWN",
-  "ENOTCONN",
-  "EISCONN",
-  "EINPROGRESS",
-  "EALREADY",
-  "EMFILE",
-  "ENFILE",
-  "ENOBUFS",
-  "ENOMEM",
-  "EACCES",
-  "EPERM",
-  "EINVAL",
-  "EBADF",
-  "EMSGSIZE",
-  "EAFNOSUPPORT",
-  "EPROTONOSUPPORT",
-  "EOPNOTSUPP",
-  "ECANCELED",
-  "EINTR",
-  "EIO",
-];
+/** In native order: status -(100 + i + 1) is OS_ERRORS[i] (generated from native/os/socket.zig). */
+const OS_ERRORS: readonly OsErrorCode[] = OS_ERROR_NAMES;
 
-const byNumber: Record<number, AvxErrorCode> = {
-  [-1]: "INVALID_HANDLE",
-  [-2]: "WRONG_KIND",
-  [-3]: "CLOSED",
-  [-4]: "TIMEOUT",
-  [-5]: "ABORTED",
-  [-6]: "LAGGED",
-  [-7]: "WOULD_BLOCK",
-  [-8]: "OUT_OF_MEMORY",
-  [-9]: "TOO_LARGE",
-  [-10]: "INVALID_ARGUMENT",
-  [-11]: "NOT_LOCKED",
-  [-12]: "LIMIT",
-  [-13]: "BUFFER_TOO_SMALL",
-  [-14]: "DISCONNECTED",
-  [-15]: "ALREADY_SENT",
-  [-16]: "INVALID_STATE",
-  [-17]: "TASK_FAILED",
-  [-18]: "WORKER_LOST",
-};
+// Every native status name is an error code JavaScript knows (the build
+// fails here when a code is added natively and not to AvxErrorCode).
+type StatusName = Exclude<keyof typeof Status, "OK">;
+const _everyStatusIsACode: StatusName extends AvxErrorCode ? true : never = true;
 
-/** Native result codes used by the bindings. @internal */
-export const Status = {
-  OK: 0,
-  INVALID_HANDLE: -1,
-  WRONG_KIND: -2,
-  CLOSED: -3,
-  TIMEOUT: -4,
-  LAGGED: -6,
-  WOULD_BLOCK: -7,
-  BUFFER_TOO_SMALL: -13,
-  DISCONNECTED: -14,
-} as const;
+const byNumber: Record<number, AvxErrorCode> = Object.fromEntries(
+  Object.entries(Status).filter(([, v]) => v < 0).map(([k, v]) => [v, k as AvxErrorCode]),
+);
+
+export { Status };
 
 /**
  * The error every avx operation throws or rejects with.

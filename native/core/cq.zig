@@ -32,7 +32,7 @@ pub const max_queues: u32 = bell.slots;
 const chunk_len: u32 = 1024;
 const max_chunks: u32 = 1024;
 /// A token is `index | generation << index_bits`: a positive i32.
-const index_bits = 20;
+pub const index_bits = 20;
 const index_mask: u32 = (1 << index_bits) - 1;
 const max_slot_gen: u16 = (1 << (31 - index_bits)) - 1;
 /// At most this many operations may be pending in one isolate (a runtime's

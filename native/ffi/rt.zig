@@ -38,8 +38,8 @@ export fn avx_fn_name(id: u32, out: ?[*]u8, cap: u32) i32 {
 // -------------------------------------------------------------- runtime
 
 /// Flags of `avx_rt_new`.
-const flag_lifo: u32 = 1;
-const flag_stealing: u32 = 2;
+pub const flag_lifo: u32 = 1;
+pub const flag_stealing: u32 = 2;
 
 /// A runtime with `workers` slots; its handle, or NaN.
 export fn avx_rt_new(workers: u32, budget: u32, interval: u32, flags: u32, seed: f64) f64 {
@@ -89,10 +89,10 @@ export fn avx_rt_detach(h: f64, w: u32, epoch: u32) i32 {
 }
 
 /// Results of `avx_rt_next`.
-const next_idle: i32 = 0;
-const next_task: i32 = 1;
-const next_yield: i32 = 2;
-const next_shutdown: i32 = 3;
+pub const next_idle: i32 = 0;
+pub const next_task: i32 = 1;
+pub const next_yield: i32 = 2;
+pub const next_shutdown: i32 = 3;
 
 /// The worker loop's step. On `1` (a task, now running on `w`), `info`
 /// holds [task handle, function id, argument length] and the arguments are
@@ -293,8 +293,8 @@ export fn avx_task_watch_abort_async(h: f64, q: f64) i32 {
 }
 
 /// Outcomes a worker may report.
-const complete_ok: i32 = 1;
-const complete_thrown: i32 = 2;
+pub const complete_ok: i32 = 1;
+pub const complete_thrown: i32 = 2;
 
 /// The worker finished a task: `outcome` 1 (returned) or 2 (threw), with
 /// the encoded value or error.

@@ -5,11 +5,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { AvxError, checkHandle, describeValue } from "../errors.ts";
+import { AvxError, checkHandle, describeValue, Status } from "../errors.ts";
 import { adopt, created, type Handle, Resource } from "../resource.ts";
-
-// `invalid_argument` of native/core/code.zig (not in `Status`).
-const INVALID_ARGUMENT = -10;
 
 function checkInt(n: number, what: string): number {
   if (!Number.isSafeInteger(n)) {
@@ -66,7 +63,7 @@ export class AtomicCounter extends Resource {
       const status = lib().avx_last_error();
       // Arguments are checked first: native `invalid_argument` means the
       // result would leave the safe-integer range, a limit of the counter.
-      if (status === INVALID_ARGUMENT) {
+      if (status === Status.INVALID_ARGUMENT) {
         throw new AvxError("LIMIT", `${what}: the result would leave the safe-integer range (±(2^53 - 1))`);
       }
       throw AvxError.fromStatus(status, what);

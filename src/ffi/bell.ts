@@ -17,7 +17,16 @@
  * @module
  */
 import { lib, libraryPath } from "./library.ts";
-import { ABI_VERSION } from "./symbols.ts";
+import { ABI_VERSION, symbols } from "./symbols.ts";
+
+/** The exports the relay binds (it has no module graph of its own). */
+const relaySymbols = {
+  avx_init: symbols.avx_init,
+  avx_bell_attach: symbols.avx_bell_attach,
+  avx_bell_registered: symbols.avx_bell_registered,
+  avx_bell_awaited: symbols.avx_bell_awaited,
+  avx_bell_wait: symbols.avx_bell_wait,
+};
 
 /** What isolates and the relay say on the channel. @internal */
 export type BellMessage = { type: "register"; id: number; sab: SharedArrayBuffer };
@@ -49,7 +58,7 @@ async function startRelay(): Promise<void> {
   const source = `(${relayMain.toString()})(require("node:worker_threads").workerData);`;
   const worker = new Worker(source, {
     eval: true,
-    workerData: { path: libraryPath(), abi: ABI_VERSION, channel: channelName() },
+    workerData: { path: libraryPath(), abi: ABI_VERSION, channel: channelName(), symbols: relaySymbols },
     name: "avx-bell",
   });
   worker.unref();
@@ -95,14 +104,10 @@ export function relayStarting(): Promise<void> | undefined {
  * The relay's whole program. It runs in a `node:worker_threads` Worker from
  * source text, so it is self-contained: its own symbol table, no imports.
  */
-function relayMain(data: { path: string; abi: number; channel: string }): void {
-  const l = Deno.dlopen(data.path, {
-    avx_init: { parameters: [], result: "i32" },
-    avx_bell_attach: { parameters: [], result: "i32" },
-    avx_bell_registered: { parameters: ["f64", "u32"], result: "i32" },
-    avx_bell_awaited: { parameters: [], result: "i32" },
-    avx_bell_wait: { parameters: ["buffer", "u32", "f64"], result: "i32" },
-  }).symbols;
+function relayMain(
+  data: { path: string; abi: number; channel: string; symbols: typeof relaySymbols },
+): void {
+  const l = Deno.dlopen(data.path, data.symbols).symbols;
   if (l.avx_init() !== data.abi) return;
   /** Per queue slot: the queue id and its isolate's buffer. */
   const views: ({ id: number; view: Int32Array } | undefined)[] = new Array(256).fill(undefined);

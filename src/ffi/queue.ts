@@ -17,6 +17,7 @@ import { lib } from "./library.ts";
 import { AvxError, checkOptions, describeValue, invalidArgument } from "../errors.ts";
 import type { Resource } from "../resource.ts";
 import { ensureRelay, kickRelay, register } from "./bell.ts";
+import { TOKEN_SLOT_BITS } from "./abi.gen.ts";
 
 /** Options of every operation that may wait. */
 export interface WaitOptions {
@@ -40,8 +41,8 @@ const HEARTBEAT_MS = 1000;
 const POLL_MS = 2;
 /** A registration not taken after this long is sent again. */
 const REREGISTER_MS = 200;
-/** Tokens are `slot | generation << 20` (native/core/cq.zig). */
-const SLOT_MASK = (1 << 20) - 1;
+/** Tokens are `slot | generation << TOKEN_SLOT_BITS` (native/core/cq.zig). */
+const SLOT_MASK = (1 << TOKEN_SLOT_BITS) - 1;
 
 /**
  * Waiting operations by token, indexed by the token's slot: a lookup is an

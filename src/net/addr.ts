@@ -6,6 +6,7 @@
  * @module
  */
 import { AvxError, describeValue } from "../errors.ts";
+import { ADDRESS_LEN } from "../ffi/abi.gen.ts";
 import { lib } from "../ffi/library.ts";
 
 /**
@@ -27,8 +28,8 @@ export interface NetAddr {
   port: number;
 }
 
-/** Bytes of an encoded address (native/ffi/net.zig). @internal */
-export const ADDRESS_LEN = 19;
+/** Bytes of an encoded address (generated from native/ffi/net.zig). @internal */
+export { ADDRESS_LEN };
 
 const encoder = new TextEncoder();
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;

@@ -7,7 +7,7 @@
  */
 import { lib } from "../ffi/library.ts";
 import { Kind } from "../ffi/symbols.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, Status } from "../errors.ts";
 import { completionQueue } from "../ffi/queue.ts";
 import { isThenable, quiesceIsolate, turnEventLoop } from "../ffi/isolate.ts";
 import { TcpListener, type TcpStream } from "./tcp.ts";
@@ -33,7 +33,6 @@ export type ServeWorkerReport =
   | { type: "failed"; message: string }
   | { type: "exited" };
 
-const CLOSED = -3;
 const encoder = new TextEncoder();
 const TEXT_PLAIN = [["content-type", "text/plain;charset=UTF-8"]] as [string, string][];
 const OCTETS = [["content-type", "application/octet-stream"]] as [string, string][];
@@ -198,7 +197,7 @@ class Station {
       const timeout = this.#pending > 0 ? 20 : 50;
       // A completion posted to this isolate's queue ends the wait too.
       const n = l.avx_serve_next(this.#server, this.#index, this.#batch, this.#batch.length, timeout, q.id);
-      if (n === CLOSED) break;
+      if (n === Status.CLOSED) break;
       if (n < 0) throw AvxError.fromStatus(n, "serve: next");
       this.#dispatch(n);
       this.#flush();

@@ -14,6 +14,7 @@
 import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
 import { AvxError, Status } from "../errors.ts";
+import { TOKEN_SLOT_BITS } from "../ffi/abi.gen.ts";
 import { decodeError, decodeResult } from "./payload.ts";
 
 /** Task outcomes, as numbered by native/rt/task.zig. @internal */
@@ -101,8 +102,8 @@ function rejectJoin(promise: Promise<unknown>, reject: (reason: unknown) => void
 // Results are read into this buffer, then copied out at their size.
 const resultBuffer = new Uint8Array(64 * 1024);
 
-/** Tokens are `slot | generation << 20` (native/core/cq.zig). */
-const SLOT_MASK = (1 << 20) - 1;
+/** Tokens are `slot | generation << TOKEN_SLOT_BITS` (native/core/cq.zig). */
+const SLOT_MASK = (1 << TOKEN_SLOT_BITS) - 1;
 
 /**
  * Joins waiting for their completion, by token slot: one shared settle

@@ -7,6 +7,7 @@
 import { lib } from "../ffi/library.ts";
 import { AvxError } from "../errors.ts";
 import { type TimerMetrics, timerMetrics } from "../time/clock.ts";
+import { RtMetricsLayout } from "../ffi/abi.gen.ts";
 
 /** Counters of one worker. */
 export interface WorkerMetrics {
@@ -61,8 +62,7 @@ export interface RuntimeMetrics {
   timers: TimerMetrics;
 }
 
-const GLOBAL_FIELDS = 10;
-const WORKER_FIELDS = 11;
+const { GLOBAL_FIELDS, WORKER_FIELDS } = RtMetricsLayout;
 const buffer = new Float64Array(GLOBAL_FIELDS + 64 * WORKER_FIELDS);
 
 /** Read a runtime's metrics. @internal */

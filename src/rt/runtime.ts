@@ -7,7 +7,8 @@
  */
 import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, Status } from "../errors.ts";
+import { RtFlags } from "../ffi/abi.gen.ts";
 import { encodeArgs } from "./payload.ts";
 import { functionId } from "./functions.ts";
 import { type JoinHandle, joinHandle } from "./join.ts";
@@ -46,8 +47,7 @@ export interface ShutdownOptions {
   timeout?: number;
 }
 
-const FLAG_LIFO = 1;
-const FLAG_STEALING = 2;
+const { LIFO: FLAG_LIFO, STEALING: FLAG_STEALING } = RtFlags;
 const EXIT_GRACE_MS = 100;
 
 let guest: Runtime | undefined;
@@ -295,7 +295,9 @@ export class Runtime implements AsyncDisposable {
     const h = lib().avx_rt_spawn(this.#handle, fn, bytes, bytes.length);
     if (Number.isNaN(h)) {
       const status = lib().avx_last_error();
-      if (status === -1 || status === -3) throw new AvxError("CLOSED", "spawn: the runtime is shut down");
+      if (status === Status.INVALID_HANDLE || status === Status.CLOSED) {
+        throw new AvxError("CLOSED", "spawn: the runtime is shut down");
+      }
       throw AvxError.fromStatus(status, "spawn");
     }
     return joinHandle<Awaited<T>>(h);

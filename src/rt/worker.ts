@@ -18,6 +18,7 @@ import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
 import { isThenable, quiesceIsolate, turnEventLoop } from "../ffi/isolate.ts";
 import { Kind } from "../ffi/symbols.ts";
+import { RtComplete, RtNext } from "../ffi/abi.gen.ts";
 import { AvxError } from "../errors.ts";
 import { decodeArgs, encodeError, encodeResult } from "./payload.ts";
 import { knownFunction, loadFunction, type TaskFunction } from "./functions.ts";
@@ -39,12 +40,8 @@ export type WorkerReport =
   | { type: "exited" }
   | { type: "left"; reason: string };
 
-const NEXT_IDLE = 0;
-const NEXT_TASK = 1;
-const NEXT_YIELD = 2;
-const NEXT_SHUTDOWN = 3;
-const COMPLETE_OK = 1;
-const COMPLETE_THROWN = 2;
+const { IDLE: NEXT_IDLE, TASK: NEXT_TASK, YIELD: NEXT_YIELD, SHUTDOWN: NEXT_SHUTDOWN } = RtNext;
+const { OK: COMPLETE_OK, THROWN: COMPLETE_THROWN } = RtComplete;
 /** A blocking park lasts at most this long before the event loop turns once. */
 const PARK_SLICE_MS = 100;
 

@@ -19,14 +19,11 @@ function checkCount(n: number, what: string): number {
 
 /** `avx_semaphore_release`'s status: `invalid_argument` means above MAX_PERMITS. */
 function releaseFailed(r: number, what: string): AvxError {
-  if (r === INVALID_ARGUMENT) {
+  if (r === Status.INVALID_ARGUMENT) {
     return new AvxError("LIMIT", `${what}: the semaphore would hold more than ${MAX_PERMITS} permits`);
   }
   return AvxError.fromStatus(r, what);
 }
-
-// `invalid_argument` of native/core/code.zig (not in `Status`).
-const INVALID_ARGUMENT = -10;
 
 /**
  * A semaphore: `acquire(n)` waits until `n` permits are free and takes

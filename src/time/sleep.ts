@@ -5,7 +5,7 @@
  */
 import { lib } from "../ffi/library.ts";
 import { completionQueue } from "../ffi/queue.ts";
-import { AvxError } from "../errors.ts";
+import { AvxError, Status } from "../errors.ts";
 import { abortError, checkDelay, checkInstant, checkTimerOptions, MAX_DELAY } from "./clock.ts";
 
 /** Options of {@link sleep}, {@link timeout} and {@link deadline}. */
@@ -18,9 +18,6 @@ export interface TimerOptions {
 }
 
 type Queue = ReturnType<typeof completionQueue>;
-
-// `invalid_argument` of native/core/code.zig (not in `Status`).
-const INVALID_ARGUMENT = -10;
 
 /**
  * Resolve after `ms` milliseconds, on the native timer wheel: 1 ms
@@ -132,7 +129,7 @@ export function deadline<T>(promise: PromiseLike<T>, at: number, options?: Timer
   }
   const q = completionQueue();
   const r = lib().avx_timer_until_async(at, q.id);
-  if (r === INVALID_ARGUMENT) {
+  if (r === Status.INVALID_ARGUMENT) {
     return Promise.reject(
       new AvxError("INVALID_ARGUMENT", `deadline: at must be at most 2^42 ms (${MAX_DELAY}) after now(), got ${at}`),
     );
