@@ -13,7 +13,7 @@ import { encodeArgs } from "./payload.ts";
 import { functionId } from "./functions.ts";
 import { type JoinHandle, joinHandle } from "./join.ts";
 import { readMetrics, type RuntimeMetrics } from "./metrics.ts";
-import type { WorkerReport, WorkerStart } from "./worker.ts";
+import type { WorkerReport, WorkerStart } from "./messages.ts";
 
 /** How a runtime schedules. Every field is optional. */
 export interface RuntimeConfig {

@@ -26,19 +26,7 @@ import { RunningTask, setRunning } from "./context.ts";
 import { enterWorker } from "./runtime.ts";
 import { releasePendingJoins } from "./join.ts";
 
-/** What the owner posts to start a worker. @internal */
-export interface WorkerStart {
-  runtime: number;
-  index: number;
-  workers: number;
-}
-
-/** What a worker posts back. @internal */
-export type WorkerReport =
-  | { type: "ready"; queue: number }
-  | { type: "failed"; message: string }
-  | { type: "exited" }
-  | { type: "left"; reason: string };
+import type { WorkerReport, WorkerStart } from "./messages.ts";
 
 const { IDLE: NEXT_IDLE, TASK: NEXT_TASK, YIELD: NEXT_YIELD, SHUTDOWN: NEXT_SHUTDOWN } = RtNext;
 const { OK: COMPLETE_OK, THROWN: COMPLETE_THROWN } = RtComplete;
