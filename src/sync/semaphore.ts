@@ -153,7 +153,7 @@ export class Semaphore extends Resource {
 
   /** A permit was handed out. @internal */
   permitTaken(): void {
-    this.#holds.taken();
+    this.#holds.taken(this.handle, Kind.semaphore, this.disposed);
   }
 
   /**
@@ -162,6 +162,7 @@ export class Semaphore extends Resource {
    */
   releaseRaw(n: number): void {
     const h = this.handle;
+    if (this.#holds.gone) return this.#holds.given(h); // The object, and its lock, are gone.
     const r = lib().avx_semaphore_release(h, n);
     this.#holds.given(h);
     if (r !== 0) throw releaseFailed(r, "Permit.release");
