@@ -295,3 +295,18 @@ Deno.test("bad input: a detached buffer is refused by UDP and TCP instead of sen
   const into = new Uint8Array(8);
   assert.equal(await s.read(into), 2, "only the real write arrived");
 });
+
+Deno.test("bad input: a guard already in a Condvar wait is refused by a second wait", async () => {
+  using m = new Mutex();
+  using cv = new Condvar();
+  const g = m.lockSync();
+  const first = cv.wait(g);
+  // Without the check, waitSync unlocks a mutex this thread no longer holds
+  // and then blocks forever re-locking it.
+  assert.throws(() => cv.waitSync(g, { timeout: 1 }), code("INVALID_STATE"));
+  await assert.rejects(cv.wait(g, { timeout: 1 }), code("INVALID_STATE"));
+  cv.notifyAll();
+  await first;
+  assert.ok(g.held);
+  g.unlock();
+});

@@ -41,7 +41,10 @@ export function isIpLiteral(host: string): boolean {
 
 /** Check a port number; `allowZero` for binding to any free port. @internal */
 export function checkPort(port: unknown, what: string, allowZero: boolean): number {
-  if (typeof port !== "number" || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
+  if (
+    typeof port !== "number" || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535 ||
+    Object.is(port, -0) // Native code would refuse it as an unsigned integer.
+  ) {
     throw new AvxError(
       "INVALID_ARGUMENT",
       `${what}: port must be an integer in ${allowZero ? 0 : 1}..65535, got ${describeValue(port)}`,

@@ -15,6 +15,10 @@ function checkGuard(guard: unknown, what: string): MutexGuard {
     throw new AvxError("INVALID_ARGUMENT", `${what}: guard must be a MutexGuard, got ${describeValue(guard)}`);
   }
   if (!guard.held) throw new AvxError("NOT_LOCKED", `${what}: the guard no longer holds its mutex`);
+  // Another wait gave this guard's mutex up: this one would unlock a mutex
+  // we do not hold and then block re-locking it (a deadlock, found by the
+  // fuzzer).
+  if (guard.parked) throw new AvxError("INVALID_STATE", `${what}: another Condvar wait owns this guard`);
   return guard;
 }
 

@@ -29,9 +29,27 @@ export class Holds {
   /** Whether an extra native reference is kept for them. */
   #kept = false;
 
-  /** A guard was handed out. */
-  taken(): void {
+  /** The wrapper was disposed with nothing kept, and its object is gone. */
+  #gone = false;
+
+  /**
+   * A guard was handed out. A grant can complete after the wrapper was
+   * disposed (the grant was posted, the code making the guard runs a
+   * microtask later): then the guard takes the extra reference itself if
+   * the object still lives (other isolates hold it), so its release is not
+   * lost for them; if the object is gone, so is the lock, and releasing the
+   * guard does nothing.
+   */
+  taken(handle: number, kind: number, disposed: boolean): void {
     this.#held++;
+    if (!disposed || this.#kept) return;
+    if (lib().avx_handle_retain(handle, kind) === 0) this.#kept = true;
+    else this.#gone = true;
+  }
+
+  /** Whether the object is gone: a release must not call native code. */
+  get gone(): boolean {
+    return this.#gone;
   }
 
   /**
@@ -50,6 +68,7 @@ export class Holds {
   given(handle: number): void {
     if (this.#held <= 0) throw new AvxError("INVALID_STATE", "a guard was released twice");
     this.#held--;
+    if (this.#held === 0) this.#gone = false;
     if (this.#held === 0 && this.#kept) {
       this.#kept = false;
       lib().avx_handle_release(handle);

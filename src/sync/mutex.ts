@@ -135,7 +135,7 @@ export class Mutex extends Resource {
 
   /** A guard was handed out. @internal */
   guardTaken(): void {
-    this.#holds.taken();
+    this.#holds.taken(handleOf(this), Kind.mutex, this.disposed);
   }
 
   /**
@@ -144,6 +144,7 @@ export class Mutex extends Resource {
    */
   unlockRaw(): void {
     const h = handleOf(this);
+    if (this.#holds.gone) return this.#holds.given(h); // The object, and its lock, are gone.
     const r = lib().avx_mutex_unlock(h);
     this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "Mutex.unlock");
@@ -209,6 +210,11 @@ export class MutexGuard implements Disposable {
   /** Unlocks (same as {@link MutexGuard.unlock}). */
   [Symbol.dispose](): void {
     this.unlock();
+  }
+
+  /** Whether a Condvar wait owns this guard right now. @internal */
+  get parked(): boolean {
+    return this.#parked;
   }
 
   /** A Condvar wait gives the lock up and takes it back. @internal */

@@ -161,7 +161,7 @@ export class RwLock extends Resource {
 
   /** A guard was handed out. @internal */
   guardTaken(): void {
-    this.#holds.taken();
+    this.#holds.taken(handleOf(this), Kind.rwlock, this.disposed);
   }
 
   /**
@@ -170,6 +170,7 @@ export class RwLock extends Resource {
    */
   unlockRaw(mode: "read" | "write"): void {
     const h = handleOf(this);
+    if (this.#holds.gone) return this.#holds.given(h); // The object, and its lock, are gone.
     const r = mode === "read" ? lib().avx_rwlock_unlock_read(h) : lib().avx_rwlock_unlock_write(h);
     this.#holds.given(h);
     if (r !== 0) throw AvxError.fromStatus(r, "RwLock.unlock");

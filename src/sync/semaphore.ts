@@ -150,7 +150,7 @@ export class Semaphore extends Resource {
 
   /** A permit was handed out. @internal */
   permitTaken(): void {
-    this.#holds.taken();
+    this.#holds.taken(handleOf(this), Kind.semaphore, this.disposed);
   }
 
   /**
@@ -159,6 +159,7 @@ export class Semaphore extends Resource {
    */
   releaseRaw(n: number): void {
     const h = handleOf(this);
+    if (this.#holds.gone) return this.#holds.given(h); // The object, and its lock, are gone.
     const r = lib().avx_semaphore_release(h, n);
     this.#holds.given(h);
     if (r !== 0) throw releaseFailed(r, "Permit.release");
