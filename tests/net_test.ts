@@ -268,6 +268,36 @@ Deno.test("udp: datagrams keep boundaries and senders; iteration ends at close",
   await rejectsWith(pending, "CLOSED");
 });
 
+Deno.test("udp: a receive that waits after an earlier waited one does not spin; two receives at once both get one", async () => {
+  using a = bindUdp({ hostname: HOST });
+  using b = bindUdp({ hostname: HOST });
+  const enc = new TextEncoder();
+  // The first receive waits for its datagram (the I/O driver delivers it).
+  const first = a.recv();
+  await b.send(enc.encode("1"), a.addr);
+  assert.equal(new TextDecoder().decode((await first)[0]), "1");
+  // The second waits too: this isolate's timers must run meanwhile (a busy
+  // loop of "ready, would block" froze the event loop here).
+  const second = a.recv();
+  let ticked = false;
+  await new Promise<void>((r) =>
+    setTimeout(() => {
+      ticked = true;
+      r();
+    }, 20)
+  );
+  assert.equal(ticked, true);
+  await b.send(enc.encode("2"), a.addr);
+  assert.equal(new TextDecoder().decode((await second)[0]), "2");
+  // Two receives pending at once: each gets one datagram.
+  const both = Promise.all([a.recv(), a.recv()]);
+  await new Promise((r) => setTimeout(r, 10));
+  await b.send(enc.encode("x"), a.addr);
+  await b.send(enc.encode("y"), a.addr);
+  const got = (await both).map(([d]) => new TextDecoder().decode(d)).sort();
+  assert.deepEqual(got, ["x", "y"]);
+});
+
 Deno.test("net: without --allow-net, listening is PERMISSION_DENIED", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-ffi", "--allow-env", "--allow-read", new URL("./net/no_net.ts", import.meta.url).pathname],

@@ -190,6 +190,10 @@ pub const Sock = struct {
             @memcpy(buf[0..n], s.read.buf[0..n]);
             from.* = s.rfrom;
             s.rdatagram = false;
+            // Consumed: `rlen` must not still say "bytes ready" (readAsync
+            // would answer "call again now" forever while recvFrom finds
+            // nothing: a busy loop that froze the isolate).
+            s.rlen = 0;
             return s.unlockWith(@intCast(n));
         }
         if (s.rerr) |e| {
@@ -245,7 +249,8 @@ pub const Sock = struct {
         }
         s.lock();
         if (s.closed) return s.unlockWith(Code.closed.int());
-        if (s.rlen > s.rpos or s.rdatagram or s.rerr != null or s.reof or s.accepted != socket.invalid) {
+        const bytes_ready = s.protocol == .tcp_stream and s.rlen > s.rpos;
+        if (bytes_ready or s.rdatagram or s.rerr != null or s.reof or s.accepted != socket.invalid) {
             return s.unlockWith(0);
         }
         const w = cq.acquire() orelse return s.unlockWith(Code.limit.int());
