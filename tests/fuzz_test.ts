@@ -12,7 +12,7 @@ Deno.test("fuzz: random calls with bad arguments only fail with typed errors, an
   const seed = Deno.env.get("AVX_FUZZ_SEED") ?? String(Math.floor(Math.random() * 2 ** 32));
   console.log(`AVX_FUZZ_SEED=${seed}`);
   const env: Record<string, string> = { AVX_FUZZ_SEED: seed };
-  for (const k of ["AVX_FUZZ_CALLS", "AVX_FUZZ_ONLY", "AVX_FUZZ_TRACE", "AVX_FUZZ_UDP_RECV", "AVX_LIB_PATH"]) {
+  for (const k of ["AVX_FUZZ_CALLS", "AVX_FUZZ_ONLY", "AVX_FUZZ_TRACE", "AVX_LIB_PATH"]) {
     const v = Deno.env.get(k);
     if (v !== undefined) env[k] = v;
   }

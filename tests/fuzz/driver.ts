@@ -330,18 +330,13 @@ const api: [string, () => unknown][] = [
   ["liveHandles", () => avx.liveHandles()],
 ];
 
-// Known defect, left out unless AVX_FUZZ_UDP_RECV=1: UdpSocket.recv can spin
-// on microtasks and starve the event loop (native readiness says "ready",
-// the read says "would block", and the loop in udp.ts tries again without
-// yielding). Two concurrent receives and one datagram always do it
-// (/tmp repro in the report of issue 9); mixed runs hit it too.
-if (Deno.env.get("AVX_FUZZ_UDP_RECV") === "1") {
-  api.push(["UdpSocket.recv", () => {
-    if (receiving) return null;
-    receiving = true;
-    return peer.recv(arg(undefined), waitOptions()).finally(() => receiving = false);
-  }]);
-}
+// UdpSocket.recv, one at a time (it once spun on a consumed datagram and
+// starved the event loop: native/net/sock.zig recvFrom).
+api.push(["UdpSocket.recv", () => {
+  if (receiving) return null;
+  receiving = true;
+  return peer.recv(arg(undefined), waitOptions()).finally(() => receiving = false);
+}]);
 
 // ---- the run -----------------------------------------------------------------
 
