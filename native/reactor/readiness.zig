@@ -27,9 +27,9 @@
 //!   touching nothing the owner uses); false when nothing was sent.
 //! - `wait(*Poller, ?u64) []const Raw`: the events of one wait of at most
 //!   that many ns (null: no limit), at most `max_events` of them.
-//! - `decode(*const Raw) Event` and `consumeWake(*Poller) void` (called
-//!   on the owner thread for each `.wake` event, before wakers may send
-//!   another).
+//! - `Raw`, the kernel's event record; `decode(*const Raw) Event`; and
+//!   `consumeWake(*Poller) void`, called on the owner thread for each
+//!   `.wake` event, before wakers may send another.
 const std = @import("std");
 const assert = std.debug.assert;
 const r = @import("reactor.zig");
@@ -119,7 +119,21 @@ pub const NoHint = struct {
 
 const Progress = enum { done, again };
 
+/// What a `Poller` declares (see the file's header for each one's type).
+const poller_decls = [_][]const u8{ "Hint", "Raw", "open", "close", "descriptor", "add", "remove", "notify", "wait", "decode", "consumeWake" };
+
+/// The same for a `Hint` (see `NoHint`).
+const hint_decls = [_][]const u8{ "mayTry", "blocked", "transferred", "edge" };
+
 pub fn Loop(comptime Poller: type) type {
+    // Named here, so a backend missing one fails with that name on every
+    // host (reactor.zig's contract check instantiates this for both).
+    for (poller_decls) |decl| {
+        if (!@hasDecl(Poller, decl)) @compileError("avx readiness: " ++ @typeName(Poller) ++ " lacks `" ++ decl ++ "`");
+    }
+    for (hint_decls) |decl| {
+        if (!@hasDecl(Poller.Hint, decl)) @compileError("avx readiness: " ++ @typeName(Poller.Hint) ++ " lacks `" ++ decl ++ "`");
+    }
     return struct {
         const Self = @This();
         const State = RegistrationState(Poller.Hint);
