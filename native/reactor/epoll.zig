@@ -1,38 +1,33 @@
-//! The Linux backend: epoll by direct syscalls, edge-triggered.
+//! The Linux backend: epoll by direct syscalls, edge-triggered. Only the
+//! syscalls live here; the ops' bookkeeping is readiness.zig's, shared
+//! with kqueue.zig.
 //!
 //! Each socket is added once with IN|OUT|RDHUP|ET, so the kernel reports
-//! each edge once and the loop never re-arms. That is only correct if the
-//! loop never leaves readiness unused: an op is tried when it is
-//! submitted (the data may have arrived before, its edge long consumed),
-//! and on each edge the queue of that direction is run until an op would
-//! block. An op that would block stays at the head of its queue and waits
-//! for the next edge, which the kernel owes us since the syscall saw EAGAIN.
+//! each edge once and the loop never re-arms (why that is correct:
+//! readiness.zig). An eventfd registered beside the sockets, with the
+//! epoll data 0 (no registration lives at address 0), wakes a blocked
+//! `epoll_wait`.
 //!
-//! An eventfd registered beside the sockets wakes a blocked `epoll_wait`.
+//! epoll alone keeps a per-socket hint (`DrainHint`): a stream socket it
+//! saw drained is not read again before its next edge.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const r = @import("reactor.zig");
-const op_queue = @import("op_queue.zig");
-const Queue = op_queue.Queue;
+const readiness = @import("readiness.zig");
 const socket = r.socket;
-const Op = r.Op;
-const Registration = r.Registration;
+const Kind = r.Kind;
 const Errno = r.Errno;
 
-pub const OpState = struct {
-    next: ?*Op = null,
-    where: Where = .idle,
-    /// connect: the handshake was started; completion is read from SO_ERROR.
-    started: bool = false,
-};
+pub const OpState = readiness.OpState;
+pub const RegistrationState = readiness.RegistrationState(DrainHint);
+pub const Loop = readiness.Loop(Epoll);
 
-const Where = enum { idle, waiting, completed };
+/// The epoll data of the eventfd.
+const wake_data: usize = 0;
 
-pub const RegistrationState = struct {
-    readers: Queue = .{},
-    writers: Queue = .{},
-    registered: bool = false,
+/// What epoll knows of a socket beyond its queues.
+const DrainHint = struct {
     /// False once a stream recv saw the socket drained (EAGAIN, or fewer
     /// bytes than asked: a TCP recv returns all there is). A recv
     /// submitted then waits for the next edge instead of trying a syscall
@@ -42,210 +37,112 @@ pub const RegistrationState = struct {
     /// then be followed by end of stream with no edge to come, so reads
     /// are always tried.
     hup: bool = false,
+
+    pub fn mayTry(hint: *const DrainHint, kind: Kind) bool {
+        return !(kind == .recv and !hint.readable);
+    }
+
+    pub fn blocked(hint: *DrainHint, kind: Kind) void {
+        if (kind == .recv and !hint.hup) hint.readable = false;
+    }
+
+    pub fn transferred(hint: *DrainHint, kind: Kind, n: usize, asked: usize) void {
+        if (kind == .recv and n > 0 and n < asked and !hint.hup) hint.readable = false;
+    }
+
+    pub fn edge(hint: *DrainHint, io: readiness.Io) void {
+        if (io.hup) hint.hup = true;
+        if (io.readable) hint.readable = true;
+    }
 };
 
-/// Events taken per epoll_wait.
-const max_events = 256;
-
-pub const Loop = struct {
+const Epoll = struct {
     epfd: i32 = -1,
     wake_fd: i32 = -1,
-    /// Set while a wake is on its way, so wakers make one syscall at most
-    /// between two polls.
-    wake_pending: std.atomic.Value(bool) = .init(false),
-    completed: Queue = .{},
-    /// Ops waiting in some registration's queue (for tests and metrics).
-    waiting: u32 = 0,
-    events: [max_events]linux.epoll_event = undefined,
+    events: [readiness.max_events]linux.epoll_event = undefined,
 
-    pub fn init(loop: *Loop) socket.Error!void {
-        loop.* = .{};
+    pub const Hint = DrainHint;
+    pub const Raw = linux.epoll_event;
+
+    pub fn open(e: *Epoll) socket.Error!void {
+        assert(e.epfd == -1 and e.wake_fd == -1);
         const ep = linux.epoll_create1(linux.EPOLL.CLOEXEC);
-        if (failed(ep)) |e| return e.toError();
-        loop.epfd = @intCast(ep);
+        if (failed(ep)) |err| return err.toError();
+        e.epfd = @intCast(ep);
         const ev = linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK);
-        if (failed(ev)) |e| {
-            _ = linux.close(loop.epfd);
-            return e.toError();
+        if (failed(ev)) |err| {
+            e.close();
+            return err.toError();
         }
-        loop.wake_fd = @intCast(ev);
-        var event: linux.epoll_event = .{ .events = linux.EPOLL.IN | linux.EPOLL.ET, .data = .{ .ptr = 0 } };
-        if (failed(linux.epoll_ctl(loop.epfd, linux.EPOLL.CTL_ADD, loop.wake_fd, &event))) |e| {
-            loop.deinit();
-            return e.toError();
+        e.wake_fd = @intCast(ev);
+        var event: linux.epoll_event = .{ .events = linux.EPOLL.IN | linux.EPOLL.ET, .data = .{ .ptr = wake_data } };
+        if (failed(linux.epoll_ctl(e.epfd, linux.EPOLL.CTL_ADD, e.wake_fd, &event))) |err| {
+            e.close();
+            return err.toError();
         }
     }
 
-    /// Every registration must have been unregistered.
-    pub fn deinit(loop: *Loop) void {
-        assert(loop.waiting == 0);
-        if (loop.wake_fd >= 0) _ = linux.close(loop.wake_fd);
-        if (loop.epfd >= 0) _ = linux.close(loop.epfd);
-        loop.epfd = -1;
-        loop.wake_fd = -1;
+    pub fn close(e: *Epoll) void {
+        if (e.wake_fd >= 0) _ = linux.close(e.wake_fd);
+        if (e.epfd >= 0) _ = linux.close(e.epfd);
+        e.epfd = -1;
+        e.wake_fd = -1;
     }
 
-    /// The epoll descriptor: readable when this loop has events, so a
-    /// loop can be watched from another (a parked worker's loop from the
-    /// shared driver).
-    pub fn pollable(loop: *const Loop) i32 {
-        return loop.epfd;
+    pub fn descriptor(e: *const Epoll) i32 {
+        return e.epfd;
     }
 
-    pub fn register(loop: *Loop, reg: *Registration) socket.Error!void {
-        assert(!reg.internal.registered);
+    pub fn add(e: *Epoll, fd: socket.Socket, udata: usize) socket.Error!void {
+        assert(udata != wake_data);
         var event: linux.epoll_event = .{
             .events = linux.EPOLL.IN | linux.EPOLL.OUT | linux.EPOLL.RDHUP | linux.EPOLL.ET,
-            .data = .{ .ptr = @intFromPtr(reg) },
+            .data = .{ .ptr = udata },
         };
-        if (failed(linux.epoll_ctl(loop.epfd, linux.EPOLL.CTL_ADD, reg.socket, &event))) |e| return e.toError();
-        reg.internal = .{ .registered = true };
+        if (failed(linux.epoll_ctl(e.epfd, linux.EPOLL.CTL_ADD, fd, &event))) |err| return err.toError();
     }
 
-    /// Forget the socket; its pending ops complete with ECANCELED.
-    pub fn unregister(loop: *Loop, reg: *Registration) void {
-        assert(reg.internal.registered);
-        // Fails only if the socket was closed already, which the contract
-        // forbids; the registration is forgotten either way.
-        _ = linux.epoll_ctl(loop.epfd, linux.EPOLL.CTL_DEL, reg.socket, null);
-        loop.cancelAll(&reg.internal.readers);
-        loop.cancelAll(&reg.internal.writers);
-        reg.internal.registered = false;
+    pub fn remove(e: *Epoll, fd: socket.Socket) void {
+        _ = linux.epoll_ctl(e.epfd, linux.EPOLL.CTL_DEL, fd, null);
     }
 
-    fn cancelAll(loop: *Loop, q: *Queue) void {
-        while (q.pop()) |op| {
-            loop.waiting -= 1;
-            op.fail(.ECANCELED);
-            loop.complete(op);
-        }
-    }
-
-    pub fn submit(loop: *Loop, op: *Op) void {
-        assert(op.reg.internal.registered);
-        assert(op.internal.where == .idle);
-        assert(op.buf.len <= std.math.maxInt(i32));
-        op.internal = .{};
-        const q = if (op.kind.reads()) &op.reg.internal.readers else &op.reg.internal.writers;
-        // Behind others: they wait for an edge, so would this one.
-        const drained = op.kind == .recv and !op.reg.internal.readable;
-        if (q.head == null and !drained and perform(op) == .done) {
-            loop.complete(op);
-            return;
-        }
-        op.internal.where = .waiting;
-        q.push(op);
-        loop.waiting += 1;
-    }
-
-    /// Complete a waiting op with ECANCELED (its callback runs in the next
-    /// poll). An op already completed keeps its result.
-    pub fn cancel(loop: *Loop, op: *Op) void {
-        if (op.internal.where != .waiting) return;
-        const q = if (op.kind.reads()) &op.reg.internal.readers else &op.reg.internal.writers;
-        const found = q.remove(op);
-        assert(found);
-        loop.waiting -= 1;
-        op.fail(.ECANCELED);
-        loop.complete(op);
-    }
-
-    fn complete(loop: *Loop, op: *Op) void {
-        op.internal.where = .completed;
-        loop.completed.push(op);
-    }
-
-    /// Make a blocked `poll` return (any thread).
-    pub fn wake(loop: *Loop) void {
-        if (loop.wake_pending.swap(true, .acq_rel)) return;
+    /// Always sent: a write fails only when the counter would overflow,
+    /// and then the eventfd is readable already.
+    pub fn notify(e: *Epoll) bool {
         const one: u64 = 1;
-        _ = linux.write(loop.wake_fd, std.mem.asBytes(&one), 8);
+        _ = linux.write(e.wake_fd, std.mem.asBytes(&one), 8);
+        return true;
     }
 
-    /// Wait up to `timeout_ns` (null: no limit; 0: just look) for events,
-    /// then run the callbacks of every op completed so far. Returns how
-    /// many callbacks ran.
-    pub fn poll(loop: *Loop, timeout_ns: ?u64) u32 {
-        const timeout_ms: i32 = if (loop.completed.head != null) 0 else if (timeout_ns) |t|
+    pub fn consumeWake(e: *Epoll) void {
+        var value: u64 = 0;
+        _ = linux.read(e.wake_fd, std.mem.asBytes(&value), 8);
+    }
+
+    pub fn wait(e: *Epoll, timeout_ns: ?u64) []const linux.epoll_event {
+        // Rounded up, so a wait is never shorter than asked; capped at
+        // what epoll_wait takes (the caller polls again).
+        const timeout_ms: i32 = if (timeout_ns) |t|
             @intCast(@min((t + std.time.ns_per_ms - 1) / std.time.ns_per_ms, std.math.maxInt(i32)))
         else
             -1;
-        const rc = linux.epoll_wait(loop.epfd, &loop.events, max_events, timeout_ms);
-        // EINTR: a signal; the caller polls again.
+        const rc = linux.epoll_wait(e.epfd, &e.events, readiness.max_events, timeout_ms);
         const n: usize = if (failed(rc) == null) rc else 0;
-        for (loop.events[0..n]) |ev| {
-            if (ev.data.ptr == 0) {
-                var value: u64 = 0;
-                _ = linux.read(loop.wake_fd, std.mem.asBytes(&value), 8);
-                loop.wake_pending.store(false, .release);
-                continue;
-            }
-            const reg: *Registration = @ptrFromInt(ev.data.ptr);
-            const hup = linux.EPOLL.ERR | linux.EPOLL.HUP;
-            if (ev.events & (linux.EPOLL.RDHUP | hup) != 0) reg.internal.hup = true;
-            if (ev.events & (linux.EPOLL.IN | linux.EPOLL.RDHUP | hup) != 0) {
-                reg.internal.readable = true;
-                loop.run(&reg.internal.readers);
-            }
-            if (ev.events & (linux.EPOLL.OUT | hup) != 0) loop.run(&reg.internal.writers);
-        }
-        return loop.runCompleted();
+        assert(n <= readiness.max_events);
+        return e.events[0..n];
     }
 
-    /// Perform the queue's ops in order until one would block.
-    fn run(loop: *Loop, q: *Queue) void {
-        while (q.head) |op| {
-            if (perform(op) == .again) return;
-            _ = q.pop();
-            loop.waiting -= 1;
-            loop.complete(op);
-        }
-    }
-
-    fn runCompleted(loop: *Loop) u32 {
-        // Only the ops completed so far: callbacks that submit again are
-        // run by the next poll, so one poll does bounded work.
-        var batch = loop.completed;
-        loop.completed = .{};
-        var count: u32 = 0;
-        while (batch.pop()) |op| {
-            op.internal.where = .idle;
-            op.callback(op);
-            count += 1;
-        }
-        return count;
+    pub fn decode(ev: *const linux.epoll_event) readiness.Event {
+        if (ev.data.ptr == wake_data) return .wake;
+        const hup = linux.EPOLL.ERR | linux.EPOLL.HUP;
+        return .{ .io = .{
+            .reg = @ptrFromInt(ev.data.ptr),
+            .hup = ev.events & (linux.EPOLL.RDHUP | hup) != 0,
+            .readable = ev.events & (linux.EPOLL.IN | linux.EPOLL.RDHUP | hup) != 0,
+            .writable = ev.events & (linux.EPOLL.OUT | hup) != 0,
+        } };
     }
 };
-
-const Progress = enum { done, again };
-
-/// How many times a syscall interrupted by a signal is retried.
-const max_eintr_retries: u32 = 16;
-
-/// Try the op's syscall once (again if a signal interrupted it); on
-/// `done` its result is set.
-fn perform(op: *Op) Progress {
-    var tries: u32 = 0;
-    while (true) : (tries += 1) {
-        const n = op_queue.attempt(op) catch |e| switch (e) {
-            error.EAGAIN, error.EINPROGRESS => {
-                if (op.kind == .recv and !op.reg.internal.hup) op.reg.internal.readable = false;
-                return .again;
-            },
-            error.EINTR => if (tries < max_eintr_retries) continue else {
-                op.fail(.EINTR);
-                return .done;
-            },
-            else => {
-                op.fail(Errno.fromError(e));
-                return .done;
-            },
-        };
-        op.result = @intCast(@min(n, std.math.maxInt(i32)));
-        if (op.kind == .recv and n > 0 and n < op.buf.len and !op.reg.internal.hup) op.reg.internal.readable = false;
-        return .done;
-    }
-}
 
 fn failed(rc: usize) ?Errno {
     return switch (linux.E.init(rc)) {

@@ -21,8 +21,8 @@
 //! in the completed queue for that `poll`.
 //!
 //! `wake` posts a packet with its own completion key, at most one between
-//! two polls. There is no `pollable()`: a completion port is no descriptor
-//! another loop could watch.
+//! two polls. `pollable()` is always null: a completion port is no
+//! descriptor another loop could watch.
 //!
 //! A socket stays associated with the port until it is closed (Windows
 //! has no public way back), which is why the contract registers a socket
@@ -133,9 +133,13 @@ pub const Loop = struct {
     waiting: u32 = 0,
     /// Winsock extension functions, fetched on first use (per provider
     /// in principle; every TCP socket here is the Microsoft provider's).
-    accept_ex: ?ws2.LPFN_ACCEPTEX = null,
-    accept_sockaddrs: ?ws2.LPFN_GETACCEPTEXSOCKADDRS = null,
-    connect_ex: ?LPFN_CONNECTEX = null,
+    /// Untyped here and typed at each call (`typed`): a winapi function
+    /// type cannot even be formed on some hosts (aarch64 outside
+    /// Windows), and reactor.zig's contract check reads this struct's
+    /// fields on every host.
+    accept_ex: ?*const anyopaque = null,
+    accept_sockaddrs: ?*const anyopaque = null,
+    connect_ex: ?*const anyopaque = null,
     events: [max_events]windows.OVERLAPPED_ENTRY = undefined,
 
     pub fn init(loop: *Loop) socket.Error!void {
@@ -150,6 +154,13 @@ pub const Loop = struct {
         assert(loop.waiting == 0);
         if (loop.port) |port| windows.CloseHandle(port);
         loop.port = null;
+    }
+
+    /// Always null, the contract's answer for "no descriptor": a
+    /// completion port cannot be watched by poll(2) or another loop.
+    pub fn pollable(loop: *const Loop) ?i32 {
+        assert(loop.port != null);
+        return null;
     }
 
     /// Associate the socket with the port. A socket stays associated
@@ -347,7 +358,7 @@ pub const Loop = struct {
         var remote: *ws2.sockaddr = undefined;
         var local_len: i32 = 0;
         var remote_len: i32 = 0;
-        loop.accept_sockaddrs.?(&op.internal.accept_buf, 0, accept_address_space, accept_address_space, &local, &local_len, &remote, &remote_len);
+        typed(ws2.LPFN_GETACCEPTEXSOCKADDRS, loop.accept_sockaddrs)(&op.internal.accept_buf, 0, accept_address_space, accept_address_space, &local, &local_len, &remote, &remote_len);
         // The addresses sit unaligned inside the buffer.
         var storage: ws2.sockaddr.storage = undefined;
         const len: usize = @intCast(std.math.clamp(remote_len, 0, @sizeOf(ws2.sockaddr.in6)));
@@ -451,7 +462,7 @@ pub const Loop = struct {
         try loop.loadExtensions(listener);
         const accepted = try socket.open(reg.family, .tcp);
         var bytes: u32 = 0;
-        const ok = loop.accept_ex.?(listener, accepted, &op.internal.accept_buf, 0, accept_address_space, accept_address_space, &bytes, &op.internal.overlapped);
+        const ok = typed(ws2.LPFN_ACCEPTEX, loop.accept_ex)(listener, accepted, &op.internal.accept_buf, 0, accept_address_space, accept_address_space, &bytes, &op.internal.overlapped);
         pendingBool(ok) catch |e| {
             socket.close(accepted);
             return e;
@@ -477,26 +488,33 @@ pub const Loop = struct {
         socket.bind(s, &any) catch |e| if (e != error.EINVAL) return e;
         try loop.loadExtensions(s);
         const len: i32 = @intCast(op.addr.getOsSockLen());
-        try pendingBool(loop.connect_ex.?(s, &op.addr.any, len, null, 0, null, &op.internal.overlapped));
+        try pendingBool(typed(LPFN_CONNECTEX, loop.connect_ex)(s, &op.addr.any, len, null, 0, null, &op.internal.overlapped));
     }
 
     /// Fetch AcceptEx, GetAcceptExSockaddrs and ConnectEx through `s`,
     /// once per loop.
     fn loadExtensions(loop: *Loop, s: Socket) socket.Error!void {
         if (loop.connect_ex != null) return;
-        loop.accept_ex = try extension(ws2.LPFN_ACCEPTEX, s, ws2.WSAID_ACCEPTEX);
-        loop.accept_sockaddrs = try extension(ws2.LPFN_GETACCEPTEXSOCKADDRS, s, ws2.WSAID_GETACCEPTEXSOCKADDRS);
-        loop.connect_ex = try extension(LPFN_CONNECTEX, s, ws2.WSAID_CONNECTEX);
+        loop.accept_ex = try extension(s, ws2.WSAID_ACCEPTEX);
+        loop.accept_sockaddrs = try extension(s, ws2.WSAID_GETACCEPTEXSOCKADDRS);
+        loop.connect_ex = try extension(s, ws2.WSAID_CONNECTEX);
     }
 };
 
-fn extension(comptime T: type, s: Socket, guid: windows.GUID) socket.Error!T {
+/// The address of the extension function `guid` names.
+fn extension(s: Socket, guid: windows.GUID) socket.Error!*const anyopaque {
     var id = guid;
-    var func: ?T = null;
+    var func: ?*const anyopaque = null;
     var returned: u32 = 0;
-    const rc = ws2.WSAIoctl(s, ws2.SIO_GET_EXTENSION_FUNCTION_POINTER, &id, @sizeOf(windows.GUID), @ptrCast(&func), @sizeOf(T), &returned, null, null);
+    const rc = ws2.WSAIoctl(s, ws2.SIO_GET_EXTENSION_FUNCTION_POINTER, &id, @sizeOf(windows.GUID), @ptrCast(&func), @sizeOf(*const anyopaque), &returned, null, null);
     if (rc != 0) return winsock.lastErrno().toError();
     return func orelse error.EOPNOTSUPP;
+}
+
+/// An extension function fetched by `loadExtensions`, as the type `T` it
+/// has (see `Loop.accept_ex`).
+fn typed(comptime T: type, address: ?*const anyopaque) T {
+    return @ptrCast(address.?);
 }
 
 fn socketKind(s: Socket) socket.Error!SocketKind {

@@ -1,6 +1,6 @@
 //! Pieces every backend shares: the intrusive FIFO of ops, and (for the
-//! readiness backends, epoll and kqueue) the one nonblocking syscall an op
-//! stands for. A backend's `OpState` must have `next: ?*Op` (the queue's
+//! readiness core, readiness.zig, under epoll and kqueue) the one
+//! nonblocking syscall an op stands for. A backend's `OpState` must have `next: ?*Op` (the queue's
 //! link) and, for `attempt`, `started: bool` (a connect in progress).
 const std = @import("std");
 const assert = std.debug.assert;
