@@ -24,18 +24,20 @@ pub fn object(comptime T: type, h: f64, kind: Kind) error{ InvalidHandle, WrongK
     return handles.get(T, handle, kind);
 }
 
-/// Turn an error union into the i32 an export returns.
-pub fn status(result: anyerror!void) i32 {
-    result catch |err| return code.fromError(err).int();
+/// Turn an error union into the i32 an export returns. Every error set
+/// given here must be a subset of `code.Error` (a compile error if not).
+pub fn status(result: code.Error!void) i32 {
+    result catch |err| return fail(err);
     return 0;
 }
 
-pub fn fail(err: anyerror) i32 {
+/// The code of `err`.
+pub fn fail(err: code.Error) i32 {
     return code.fromError(err).int();
 }
 
 /// For exports that return a value as f64: NaN with `last_error` set.
-pub fn failF64(err: anyerror) f64 {
+pub fn failF64(err: code.Error) f64 {
     code.last_error = code.fromError(err).int();
     return std.math.nan(f64);
 }

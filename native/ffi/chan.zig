@@ -13,7 +13,7 @@ const Broadcast = broadcast.Broadcast;
 const Oneshot = oneshot.Oneshot;
 
 /// A length or token (< 2^31) as the i32 result, or the error's code.
-fn count(result: anyerror!u32) i32 {
+fn count(result: code.Error!u32) i32 {
     const n = result catch |err| return abi.fail(err);
     std.debug.assert(n <= std.math.maxInt(i32));
     return @intCast(n);
@@ -263,7 +263,7 @@ const Code = abi.Code;
 const cq_mod = @import("../core/cq.zig");
 
 fn release(h: f64) void {
-    handles.release(handles.fromF64(h).?) catch unreachable;
+    handles.releaseHeld(handles.fromF64(h).?);
 }
 
 fn openQueue() f64 {

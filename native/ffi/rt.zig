@@ -111,7 +111,7 @@ export fn avx_rt_next(h: f64, w: u32, epoch: u32, info: ?[*]f64, args: ?[*]u8, c
             out[0] = handles.toF64(t.handle);
             out[1] = @floatFromInt(t.fn_id);
             out[2] = @floatFromInt(t.args.len);
-            if (t.args.len <= buf.len) _ = t.args.copyTo(buf) catch unreachable;
+            if (t.args.len <= buf.len) @memcpy(buf[0..t.args.len], t.args.slice());
             return next_task;
         },
     }
@@ -277,9 +277,8 @@ export fn avx_task_abort(h: f64) i32 {
     // A reference for the duration: the caller's may be gone (a settled
     // handle), and the record must not be recycled under us.
     const handle = handles.fromF64(h) orelse return Code.invalid_handle.int();
-    handles.retain(handle, .task) catch |err| return abi.fail(err);
-    defer handles.release(handle) catch unreachable;
-    const t = handles.get(Task, handle, .task) catch unreachable;
+    const t = handles.pin(Task, handle, .task) catch |err| return abi.fail(err);
+    defer handles.releaseHeld(handle);
     return if (Runtime.abort(t)) 1 else 0;
 }
 
@@ -302,9 +301,8 @@ export fn avx_task_complete(h: f64, outcome: i32, ptr: ?[*]const u8, len: u32) i
     // A reference for the duration, as in avx_task_abort: a stale worker's
     // late call must not act on a recycled record.
     const handle = handles.fromF64(h) orelse return Code.invalid_handle.int();
-    handles.retain(handle, .task) catch |err| return abi.fail(err);
-    defer handles.release(handle) catch unreachable;
-    const t = handles.get(Task, handle, .task) catch unreachable;
+    const t = handles.pin(Task, handle, .task) catch |err| return abi.fail(err);
+    defer handles.releaseHeld(handle);
     const bytes = abi.bytes(ptr, len) catch |err| return abi.fail(err);
     const o: task_mod.Outcome = switch (outcome) {
         complete_ok => .ok,
