@@ -244,13 +244,13 @@ export fn avx_net_close(h: f64) i32 {
 /// Write the local (`which` 0) or peer (1) address to `out` (19 bytes).
 export fn avx_net_address(h: f64, which: u32, out: ?[*]u8) i32 {
     const s = anySock(h) catch |err| return abi.fail(err);
-    const o = out orelse return Code.invalid_argument.int();
+    const o = abi.array(u8, address_len, out) catch |err| return abi.fail(err);
     const a = switch (which) {
         0 => socket.localAddress(s.fd),
         1 => socket.peerAddress(s.fd),
         else => return Code.invalid_argument.int(),
     } catch |e| return Errno.fromError(e).code();
-    encodeAddress(a, o[0..address_len]);
+    encodeAddress(a, o);
     return @intCast(address_len);
 }
 
@@ -273,10 +273,10 @@ export fn avx_udp_recv(h: f64, buf: ?[*]u8, len: u32, from: ?[*]u8) i32 {
     const s = sockOf(h, .udp_socket) catch |err| return abi.fail(err);
     if (len > std.math.maxInt(i32)) return Code.invalid_argument.int();
     const b = abi.bytesMut(buf, len) catch |err| return abi.fail(err);
-    const f = from orelse return Code.invalid_argument.int();
+    const f = abi.array(u8, address_len, from) catch |err| return abi.fail(err);
     var addr: Address = undefined;
     const n = s.recvFrom(b, &addr);
-    if (n >= 0) encodeAddress(addr, f[0..address_len]);
+    if (n >= 0) encodeAddress(addr, f);
     return n;
 }
 

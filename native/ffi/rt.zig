@@ -2,6 +2,7 @@
 //! worker loop's calls, tasks. Conventions in abi.zig; the worker loop
 //! that drives these is src/rt/worker.ts.
 const std = @import("std");
+const assert = std.debug.assert;
 const abi = @import("abi.zig");
 const Code = abi.Code;
 const code = @import("../core/code.zig");
@@ -93,14 +94,16 @@ const next_idle: i32 = 0;
 const next_task: i32 = 1;
 const next_yield: i32 = 2;
 const next_shutdown: i32 = 3;
+/// The f64s `avx_rt_next` writes to `info`.
+const next_info_len = 3;
 
 /// The worker loop's step. On `1` (a task, now running on `w`), `info`
-/// holds [task handle, function id, argument length] and the arguments are
+/// (3 f64s) holds [task handle, function id, argument length] and the arguments are
 /// in `args` if they fit (else read them with `avx_task_args`). `0`: park;
 /// `2`: the budget is spent, run the event loop; `3`: leave.
 export fn avx_rt_next(h: f64, w: u32, epoch: u32, info: ?[*]f64, args: ?[*]u8, cap: u32) i32 {
     const rt = rtOf(h) catch |err| return abi.fail(err);
-    const out = info orelse return Code.invalid_argument.int();
+    const out = abi.array(f64, next_info_len, info) catch |err| return abi.fail(err);
     const buf = abi.bytesMut(args, cap) catch |err| return abi.fail(err);
     const step = rt.next(w, epoch) catch |err| return abi.fail(err);
     switch (step) {
@@ -200,7 +203,9 @@ export fn avx_rt_unfinished(h: f64) i32 {
 export fn avx_rt_metrics(h: f64, out: ?[*]f64, cap: u32) i32 {
     const rt = rtOf(h) catch |err| return abi.fail(err);
     const dst = out orelse return Code.invalid_argument.int();
-    return @intCast(metrics.write(rt, dst[0..cap]));
+    const n = metrics.write(rt, dst[0..cap]);
+    assert(n <= cap);
+    return @intCast(n);
 }
 
 // ---------------------------------------------------------------- tasks
