@@ -1,6 +1,7 @@
 /**
- * Builds libavx (ReleaseFast) into zig-out/lib, fetching the pinned Zig
- * first if needed.
+ * Builds libavx (ReleaseSafe: assertions and safety checks ship) into
+ * zig-out/lib, fetching the pinned Zig first if needed. Arguments go to
+ * `zig build` (`-Doptimize=ReleaseFast` for the unchecked build).
  *
  * @module
  */

@@ -782,7 +782,7 @@ pub fn createHandles(allocator: std.mem.Allocator, capacity: u32) Error!Pair {
         return mapHandleError(err);
     };
     const rx = handles.create(.mpsc_receiver, ch, destroyReceiverHandle) catch |err| {
-        handles.release(tx) catch unreachable;
+        handles.releaseHeld(tx); // Destroys the sender (ours, just created).
         ch.releaseReceiver();
         return mapHandleError(err);
     };

@@ -217,7 +217,7 @@ pub fn createHandles(allocator: std.mem.Allocator) Error!Pair {
         return mapHandleError(err);
     };
     const rx = handles.create(.oneshot_receiver, o, destroyReceiverHandle) catch |err| {
-        handles.release(tx) catch unreachable;
+        handles.releaseHeld(tx); // Destroys the sender (ours, just created).
         o.releaseReceiver();
         return mapHandleError(err);
     };

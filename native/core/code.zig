@@ -50,8 +50,31 @@ test "code: values are stable" {
 /// value as an f64. Read with `avx_last_error`.
 pub threadlocal var last_error: i32 = 0;
 
-/// Map the errors native functions return to codes.
-pub fn fromError(err: anyerror) Code {
+/// Every error a native function may return across the FFI boundary. A
+/// function whose error set holds a name missing here does not compile
+/// where its result is turned into a code (`abi.fail`, `abi.status`): add
+/// the name here and give it a code in `fromError`.
+pub const Error = error{
+    InvalidHandle,
+    WrongKind,
+    Closed,
+    Timeout,
+    Lagged,
+    WouldBlock,
+    OutOfMemory,
+    TooLarge,
+    InvalidArgument,
+    NotLocked,
+    Limit,
+    BufferTooSmall,
+    Disconnected,
+    AlreadySent,
+    InvalidState,
+};
+
+/// Map the errors native functions return to codes: exhaustive, no `else`,
+/// so a new error name without a code is a compile error.
+pub fn fromError(err: Error) Code {
     return switch (err) {
         error.InvalidHandle => .invalid_handle,
         error.WrongKind => .wrong_kind,
@@ -67,6 +90,15 @@ pub fn fromError(err: anyerror) Code {
         error.BufferTooSmall => .buffer_too_small,
         error.Disconnected => .disconnected,
         error.AlreadySent => .already_sent,
-        else => .invalid_state,
+        error.InvalidState => .invalid_state,
     };
+}
+
+test "code: every error maps to its own negative code" {
+    const names = @typeInfo(Error).error_set.?;
+    inline for (names) |e| {
+        const c = fromError(@field(anyerror, e.name));
+        try std.testing.expect(c.int() < 0);
+        try std.testing.expect(c != .aborted and c != .task_failed and c != .worker_lost);
+    }
 }

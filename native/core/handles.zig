@@ -277,6 +277,10 @@ pub fn kindOf(h: Handle) error{InvalidHandle}!Kind {
 /// any kind. An orphan cannot be retained: only `claim` takes it back.
 pub fn retain(h: Handle, kind: ?Kind) error{ InvalidHandle, WrongKind }!void {
     const d = decode(h) orelse return error.InvalidHandle;
+    return retainDecoded(d, kind);
+}
+
+fn retainDecoded(d: Decoded, kind: ?Kind) error{ InvalidHandle, WrongKind }!void {
     var word = d.slot.word.load(.acquire);
     while (true) {
         if (genOf(word) != d.gen or ownersOf(word) == 0) return error.InvalidHandle;
@@ -284,6 +288,35 @@ pub fn retain(h: Handle, kind: ?Kind) error{ InvalidHandle, WrongKind }!void {
         if (ownersOf(word) == max_owners) return error.InvalidHandle; // Saturated.
         word = d.slot.word.cmpxchgWeak(word, word + 1, .acquire, .acquire) orelse return;
     }
+}
+
+/// One more owner reference to a handle whose reference the caller holds
+/// (the one `create` returned, or a pin): that reference keeps the slot
+/// live and its generation current, so nothing can fail. Asserted, not
+/// returned: a failure here is a reference-counting bug in native code.
+pub fn retainHeld(h: Handle) void {
+    const d = decode(h);
+    std.debug.assert(d != null);
+    var word = d.?.slot.word.load(.acquire);
+    while (true) {
+        std.debug.assert(genOf(word) == d.?.gen);
+        std.debug.assert(ownersOf(word) > 0);
+        std.debug.assert(ownersOf(word) < max_owners);
+        word = d.?.slot.word.cmpxchgWeak(word, word + 1, .acquire, .acquire) orelse return;
+    }
+}
+
+/// Retain `h` as an owner and return its object: a pin for the length of a
+/// native operation on a handle that came from JS. Once the reference is
+/// taken the slot cannot be reused, so the object read after is the one
+/// the kind check saw.
+pub fn pin(comptime T: type, h: Handle, kind: Kind) error{ InvalidHandle, WrongKind }!*T {
+    const d = decode(h) orelse return error.InvalidHandle;
+    try retainDecoded(d, kind);
+    std.debug.assert(d.slot.kind.load(.monotonic) == kind);
+    const obj = d.slot.obj.load(.monotonic);
+    std.debug.assert(obj != null); // Set by `create` before the word published it.
+    return @ptrCast(@alignCast(obj.?));
 }
 
 /// A handle leaves its wrapper as a number: take a transit reference, so
@@ -353,10 +386,29 @@ pub fn dispose(h: Handle, lent: u32) error{InvalidHandle}!void {
 /// the object became an orphan.
 pub fn disposeAt(h: Handle, lent: u32, now_ms: u64) error{InvalidHandle}!bool {
     const d = decode(h) orelse return error.InvalidHandle;
+    return disposeDecoded(d, lent, now_ms) orelse error.InvalidHandle;
+}
+
+/// Give back an owner reference native code holds itself (the one `create`
+/// returned, or one taken with `retainHeld` or `pin`). That reference kept
+/// the slot live until now, so the handle decodes and its generation
+/// matches: asserted, not returned (a failure is a reference-counting bug).
+pub fn releaseHeld(h: Handle) void {
+    const now = nowMs();
+    const d = decode(h);
+    std.debug.assert(d != null);
+    const orphan = disposeDecoded(d.?, 0, now);
+    std.debug.assert(orphan != null);
+    if (orphan.?) _ = sweepAt(now);
+}
+
+/// `disposeAt` on a decoded handle: whether the object became an orphan,
+/// or null when the handle is dead (stale generation or no owner left).
+fn disposeDecoded(d: Decoded, lent: u32, now_ms: u64) ?bool {
     var word = d.slot.word.load(.acquire);
     while (true) {
         const owners = ownersOf(word);
-        if (genOf(word) != d.gen or owners == 0) return error.InvalidHandle;
+        if (genOf(word) != d.gen or owners == 0) return null;
         const taken = @min(lent, transitOf(word));
         const left = word - 1 - taken * transit_one;
         const last = left & refs_mask == 0;

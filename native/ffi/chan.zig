@@ -13,14 +13,14 @@ const Broadcast = broadcast.Broadcast;
 const Oneshot = oneshot.Oneshot;
 
 /// A length or token (< 2^31) as the i32 result, or the error's code.
-fn count(result: anyerror!u32) i32 {
+fn count(result: code.Error!u32) i32 {
     const n = result catch |err| return abi.fail(err);
     std.debug.assert(n <= std.math.maxInt(i32));
     return @intCast(n);
 }
 
-fn writePair(pair: ?[*]f64, tx: handles.Handle, rx: handles.Handle) void {
-    const out = pair.?;
+/// `out` is the caller's two-element pair, checked before the channel was made.
+fn writePair(out: *[2]f64, tx: handles.Handle, rx: handles.Handle) void {
     out[0] = handles.toF64(tx);
     out[1] = handles.toF64(rx);
 }
@@ -43,10 +43,11 @@ fn mpscAny(h: f64) !*Mpsc {
     };
 }
 
+/// A channel; its sender and receiver handles go to `pair` (2 f64s).
 export fn avx_mpsc_new(capacity: u32, pair: ?[*]f64) i32 {
-    if (pair == null) return abi.Code.invalid_argument.int();
+    const out = abi.array(f64, 2, pair) catch |err| return abi.fail(err);
     const p = mpsc.createHandles(abi.allocator, capacity) catch |err| return abi.fail(err);
-    writePair(pair, p.tx, p.rx);
+    writePair(out, p.tx, p.rx);
     return 0;
 }
 
@@ -94,18 +95,21 @@ export fn avx_mpsc_recv(rx: f64, out: ?[*]u8, cap: u32, t: f64) i32 {
 }
 
 /// As `avx_mpsc_try_recv`, into `out[off..off + cap]`: lets JS receive
-/// straight into a pooled buffer at its current offset.
+/// straight into a pooled buffer at its current offset. Contract: the
+/// caller's buffer at `out` holds at least `off + cap` bytes (native code
+/// cannot see its length; see `abi.bytesAt` for what is rejected).
 export fn avx_mpsc_try_recv_at(rx: f64, out: ?[*]u8, off: u32, cap: u32) i32 {
     const ch = mpscReceiver(rx) catch |err| return abi.fail(err);
-    const base = out orelse return abi.Code.invalid_argument.int();
-    return count(ch.tryRecv(base[off .. @as(usize, off) + cap]));
+    const window = abi.bytesAt(out, off, cap) catch |err| return abi.fail(err);
+    return count(ch.tryRecv(window));
 }
 
-/// As `avx_mpsc_recv`, into `out[off..off + cap]`.
+/// As `avx_mpsc_recv`, into `out[off..off + cap]` (the contract of
+/// `avx_mpsc_try_recv_at`).
 export fn avx_mpsc_recv_at(rx: f64, out: ?[*]u8, off: u32, cap: u32, t: f64) i32 {
     const ch = mpscReceiver(rx) catch |err| return abi.fail(err);
-    const base = out orelse return abi.Code.invalid_argument.int();
-    return count(ch.recv(base[off .. @as(usize, off) + cap], Deadline.fromMs(t)));
+    const window = abi.bytesAt(out, off, cap) catch |err| return abi.fail(err);
+    return count(ch.recv(window, Deadline.fromMs(t)));
 }
 
 /// Up to `max` messages as records `[u32 le length][payload]` packed into
@@ -214,10 +218,11 @@ fn oneshotReceiver(h: f64) !*Oneshot {
     return abi.object(Oneshot, h, .oneshot_receiver);
 }
 
+/// A oneshot; its sender and receiver handles go to `pair` (2 f64s).
 export fn avx_oneshot_new(pair: ?[*]f64) i32 {
-    if (pair == null) return abi.Code.invalid_argument.int();
+    const out = abi.array(f64, 2, pair) catch |err| return abi.fail(err);
     const p = oneshot.createHandles(abi.allocator) catch |err| return abi.fail(err);
-    writePair(pair, p.tx, p.rx);
+    writePair(out, p.tx, p.rx);
     return 0;
 }
 
@@ -263,7 +268,7 @@ const Code = abi.Code;
 const cq_mod = @import("../core/cq.zig");
 
 fn release(h: f64) void {
-    handles.release(handles.fromF64(h).?) catch unreachable;
+    handles.releaseHeld(handles.fromF64(h).?);
 }
 
 fn openQueue() f64 {

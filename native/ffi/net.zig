@@ -9,6 +9,7 @@
 //! - OS errors are codes below -100 (`Errno.code`), named in
 //!   src/errors.ts after POSIX (`ECONNRESET`, `EADDRINUSE`, ...).
 const std = @import("std");
+const assert = std.debug.assert;
 const abi = @import("abi.zig");
 const Code = abi.Code;
 const handles = @import("../core/handles.zig");
@@ -62,18 +63,28 @@ pub fn encodeAddress(a: Address, out: []u8) void {
 
 /// Register a new Sock; on failure the descriptor is closed.
 pub fn register(d: *driver.Driver, fd: socket.Socket, protocol: sock_mod.Protocol) f64 {
+    const r = registerSock(d, fd, protocol) catch |err| return abi.failF64(err);
+    return handles.toF64(r.handle);
+}
+
+const Registered = struct { handle: handles.Handle, sock: *Sock };
+
+/// `register`, returning the Sock with its handle (owned by the caller).
+fn registerSock(d: *driver.Driver, fd: socket.Socket, protocol: sock_mod.Protocol) error{ Limit, OutOfMemory }!Registered {
     const s = Sock.create(d, fd, protocol) catch |err| {
         socket.close(fd);
-        return abi.failF64(err);
+        return err;
     };
     const kind: Kind = switch (protocol) {
         .tcp_listener => .tcp_listener,
         .tcp_stream => .tcp_stream,
         .udp => .udp_socket,
     };
-    const h = abi.register(kind, s, Sock.destroyHandle);
-    if (std.math.isNan(h)) Sock.destroyHandle(s);
-    return h;
+    const h = handles.create(kind, s, Sock.destroyHandle) catch |err| {
+        Sock.destroyHandle(s);
+        return err;
+    };
+    return .{ .handle = h, .sock = s };
 }
 
 fn openBound(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, protocol: socket.Protocol, flags: u32) error{ InvalidArgument, Limit, OutOfMemory, Os }!socket.Socket {
@@ -94,9 +105,18 @@ fn osError(e: socket.Error) error{Os} {
 
 /// The f64 an opening export returns for `err`: NaN, with `last_error`
 /// already set for an OS error.
-pub fn failOpen(err: anyerror) f64 {
-    if (err == error.Os) return std.math.nan(f64);
-    return abi.failF64(err);
+pub fn failOpen(err: error{ InvalidArgument, Limit, OutOfMemory, Os }) f64 {
+    return switch (err) {
+        error.Os => std.math.nan(f64),
+        error.InvalidArgument, error.Limit, error.OutOfMemory => |e| abi.failF64(e),
+    };
+}
+
+/// The driver `openBound` started (it runs until the process exits).
+fn started() *driver.Driver {
+    const d = driver.runningOrNull();
+    assert(d != null);
+    return d.?;
 }
 
 /// A listening TCP socket on `ip`:`port` (for `avx_tcp_listen` and the
@@ -115,7 +135,7 @@ pub fn openListener(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u32, 
 /// SO_REUSEPORT. Its handle, or NaN (`avx_last_error`).
 export fn avx_tcp_listen(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u32, flags: u32) f64 {
     const fd = openListener(ip_ptr, ip_len, port, backlog, flags) catch |err| return failOpen(err);
-    return register(driver.running() catch unreachable, fd, .tcp_listener);
+    return register(started(), fd, .tcp_listener);
 }
 
 /// A UDP socket bound to `ip`:`port`. Its handle, or NaN.
@@ -125,7 +145,7 @@ export fn avx_udp_bind(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, flags: u32)
         socket.close(fd);
         return failOpen(osError(e));
     };
-    return register(driver.running() catch unreachable, fd, .udp);
+    return register(started(), fd, .udp);
 }
 
 /// Start connecting to `ip`:`port`. Writes the new stream's handle to
@@ -138,16 +158,18 @@ export fn avx_tcp_connect_async(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, q:
     const cq = abi.queue(q) catch |err| return abi.fail(err);
     const d = driver.running() catch |err| return abi.fail(err);
     const fd = socket.open(addr.any.family, .tcp) catch |e| return Errno.fromError(e).code();
-    const h = register(d, fd, .tcp_stream);
-    if (std.math.isNan(h)) return code_mod.last_error;
-    const s = sockOf(h, .tcp_stream) catch unreachable;
+    const registered = registerSock(d, fd, .tcp_stream) catch |err| {
+        code_mod.last_error = abi.fail(err);
+        return code_mod.last_error;
+    };
+    const s = registered.sock;
     const r = s.connectAsync(&addr, cq);
     if (r < 0) {
         s.close();
-        handles.release(handles.fromF64(h).?) catch {};
+        handles.releaseHeld(registered.handle);
         return r;
     }
-    slot.* = h;
+    slot.* = handles.toF64(registered.handle);
     return r;
 }
 
@@ -162,7 +184,7 @@ export fn avx_tcp_accept(h: f64, peer: ?[*]u8) f64 {
             code_mod.last_error = sock_mod.last_os_error.code();
             return std.math.nan(f64);
         },
-        else => return abi.failF64(err),
+        error.Closed, error.WouldBlock => |e| return abi.failF64(e),
     };
     if (peer) |p| encodeAddress(addr, p[0..address_len]);
     return register(s.driver, fd, .tcp_stream);
@@ -222,13 +244,13 @@ export fn avx_net_close(h: f64) i32 {
 /// Write the local (`which` 0) or peer (1) address to `out` (19 bytes).
 export fn avx_net_address(h: f64, which: u32, out: ?[*]u8) i32 {
     const s = anySock(h) catch |err| return abi.fail(err);
-    const o = out orelse return Code.invalid_argument.int();
+    const o = abi.array(u8, address_len, out) catch |err| return abi.fail(err);
     const a = switch (which) {
         0 => socket.localAddress(s.fd),
         1 => socket.peerAddress(s.fd),
         else => return Code.invalid_argument.int(),
     } catch |e| return Errno.fromError(e).code();
-    encodeAddress(a, o[0..address_len]);
+    encodeAddress(a, o);
     return @intCast(address_len);
 }
 
@@ -251,10 +273,10 @@ export fn avx_udp_recv(h: f64, buf: ?[*]u8, len: u32, from: ?[*]u8) i32 {
     const s = sockOf(h, .udp_socket) catch |err| return abi.fail(err);
     if (len > std.math.maxInt(i32)) return Code.invalid_argument.int();
     const b = abi.bytesMut(buf, len) catch |err| return abi.fail(err);
-    const f = from orelse return Code.invalid_argument.int();
+    const f = abi.array(u8, address_len, from) catch |err| return abi.fail(err);
     var addr: Address = undefined;
     const n = s.recvFrom(b, &addr);
-    if (n >= 0) encodeAddress(addr, f[0..address_len]);
+    if (n >= 0) encodeAddress(addr, f);
     return n;
 }
 

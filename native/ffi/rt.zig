@@ -2,6 +2,7 @@
 //! worker loop's calls, tasks. Conventions in abi.zig; the worker loop
 //! that drives these is src/rt/worker.ts.
 const std = @import("std");
+const assert = std.debug.assert;
 const abi = @import("abi.zig");
 const Code = abi.Code;
 const code = @import("../core/code.zig");
@@ -93,14 +94,16 @@ pub const next_idle: i32 = 0;
 pub const next_task: i32 = 1;
 pub const next_yield: i32 = 2;
 pub const next_shutdown: i32 = 3;
+/// The f64s `avx_rt_next` writes to `info`.
+const next_info_len = 3;
 
 /// The worker loop's step. On `1` (a task, now running on `w`), `info`
-/// holds [task handle, function id, argument length] and the arguments are
+/// (3 f64s) holds [task handle, function id, argument length] and the arguments are
 /// in `args` if they fit (else read them with `avx_task_args`). `0`: park;
 /// `2`: the budget is spent, run the event loop; `3`: leave.
 export fn avx_rt_next(h: f64, w: u32, epoch: u32, info: ?[*]f64, args: ?[*]u8, cap: u32) i32 {
     const rt = rtOf(h) catch |err| return abi.fail(err);
-    const out = info orelse return Code.invalid_argument.int();
+    const out = abi.array(f64, next_info_len, info) catch |err| return abi.fail(err);
     const buf = abi.bytesMut(args, cap) catch |err| return abi.fail(err);
     const step = rt.next(w, epoch) catch |err| return abi.fail(err);
     switch (step) {
@@ -111,7 +114,7 @@ export fn avx_rt_next(h: f64, w: u32, epoch: u32, info: ?[*]f64, args: ?[*]u8, c
             out[0] = handles.toF64(t.handle);
             out[1] = @floatFromInt(t.fn_id);
             out[2] = @floatFromInt(t.args.len);
-            if (t.args.len <= buf.len) _ = t.args.copyTo(buf) catch unreachable;
+            if (t.args.len <= buf.len) @memcpy(buf[0..t.args.len], t.args.slice());
             return next_task;
         },
     }
@@ -200,7 +203,9 @@ export fn avx_rt_unfinished(h: f64) i32 {
 export fn avx_rt_metrics(h: f64, out: ?[*]f64, cap: u32) i32 {
     const rt = rtOf(h) catch |err| return abi.fail(err);
     const dst = out orelse return Code.invalid_argument.int();
-    return @intCast(metrics.write(rt, dst[0..cap]));
+    const n = metrics.write(rt, dst[0..cap]);
+    assert(n <= cap);
+    return @intCast(n);
 }
 
 // ---------------------------------------------------------------- tasks
@@ -277,9 +282,8 @@ export fn avx_task_abort(h: f64) i32 {
     // A reference for the duration: the caller's may be gone (a settled
     // handle), and the record must not be recycled under us.
     const handle = handles.fromF64(h) orelse return Code.invalid_handle.int();
-    handles.retain(handle, .task) catch |err| return abi.fail(err);
-    defer handles.release(handle) catch unreachable;
-    const t = handles.get(Task, handle, .task) catch unreachable;
+    const t = handles.pin(Task, handle, .task) catch |err| return abi.fail(err);
+    defer handles.releaseHeld(handle);
     return if (Runtime.abort(t)) 1 else 0;
 }
 
@@ -302,9 +306,8 @@ export fn avx_task_complete(h: f64, outcome: i32, ptr: ?[*]const u8, len: u32) i
     // A reference for the duration, as in avx_task_abort: a stale worker's
     // late call must not act on a recycled record.
     const handle = handles.fromF64(h) orelse return Code.invalid_handle.int();
-    handles.retain(handle, .task) catch |err| return abi.fail(err);
-    defer handles.release(handle) catch unreachable;
-    const t = handles.get(Task, handle, .task) catch unreachable;
+    const t = handles.pin(Task, handle, .task) catch |err| return abi.fail(err);
+    defer handles.releaseHeld(handle);
     const bytes = abi.bytes(ptr, len) catch |err| return abi.fail(err);
     const o: task_mod.Outcome = switch (outcome) {
         complete_ok => .ok,

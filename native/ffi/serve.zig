@@ -71,9 +71,9 @@ export fn avx_serve_new(ip_ptr: ?[*]const u8, ip_len: u32, port: u32, backlog: u
 /// The listening address (19 bytes, see net.zig).
 export fn avx_serve_address(h: f64, out: ?[*]u8) i32 {
     const s = abi.object(Server, h, .server) catch |err| return abi.fail(err);
-    const o = out orelse return Code.invalid_argument.int();
+    const o = abi.array(u8, net.address_len, out) catch |err| return abi.fail(err);
     const a = socket.localAddress(s.listener) catch |e| return Errno.fromError(e).code();
-    net.encodeAddress(a, o[0..net.address_len]);
+    net.encodeAddress(a, o);
     return @intCast(net.address_len);
 }
 

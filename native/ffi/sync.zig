@@ -30,7 +30,7 @@ fn Destroy(comptime T: type) type {
 }
 
 /// 0 for an async operation that finished at once, else its token.
-fn token(result: anyerror!u32) i32 {
+fn token(result: code.Error!u32) i32 {
     const t = result catch |err| return abi.fail(err);
     std.debug.assert(t <= std.math.maxInt(i32));
     return @intCast(t);
@@ -190,7 +190,7 @@ const code = @import("../core/code.zig");
 const cq_mod = @import("../core/cq.zig");
 
 fn release(h: f64) void {
-    handles.release(handles.fromF64(h).?) catch unreachable;
+    handles.releaseHeld(handles.fromF64(h).?);
 }
 
 test "ffi sync: bad handles return codes and touch nothing" {

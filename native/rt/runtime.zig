@@ -153,13 +153,13 @@ pub const Runtime = struct {
         };
         t.handle = h;
         // The scheduler's reference; the JoinHandle owns the first.
-        handles.retain(h, .task) catch unreachable;
+        handles.retainHeld(h);
         rt.queueTask(&t.sched) catch {
             // Stopped between the check and here: end it as cancelled and
             // drop both references (nobody will see this handle).
             _ = rt.endTask(t, .cancelled, .{});
-            handles.release(h) catch unreachable;
-            handles.release(h) catch unreachable;
+            handles.releaseHeld(h);
+            handles.releaseHeld(h);
             return error.Closed;
         };
         _ = rt.counters.spawned.fetchAdd(1, .monotonic);
@@ -299,7 +299,7 @@ pub const Runtime = struct {
                     const t = Task.fromSched(st);
                     if (!t.start(w)) {
                         // Aborted while queued: the scheduler's reference goes.
-                        handles.release(t.handle) catch unreachable;
+                        handles.releaseHeld(t.handle);
                         continue;
                     }
                     slot.lock.lock();
@@ -351,11 +351,11 @@ pub const Runtime = struct {
         if (!mine) return;
         const bytes = Bytes.copy(result) catch |err| {
             _ = rt.endTask(t, .thrown, .{});
-            handles.release(t.handle) catch unreachable;
+            handles.releaseHeld(t.handle);
             return err;
         };
         _ = rt.endTask(t, outcome, bytes);
-        handles.release(t.handle) catch unreachable;
+        handles.releaseHeld(t.handle);
     }
 
     /// Slot `w`'s isolate is going away on its own (an uncaught error, its
@@ -484,7 +484,7 @@ pub const Runtime = struct {
     fn dropQueued(rt: *Runtime, st: *sched.Task) void {
         const t = Task.fromSched(st);
         _ = rt.endTask(t, .cancelled, .{});
-        handles.release(t.handle) catch unreachable;
+        handles.releaseHeld(t.handle);
     }
 
     /// End each task of a detached running list, releasing the
@@ -498,7 +498,7 @@ pub const Runtime = struct {
             t.run_next = null;
             t.run_prev = null;
             _ = rt.endTask(t, outcome, .{});
-            handles.release(t.handle) catch unreachable;
+            handles.releaseHeld(t.handle);
         }
     }
 };

@@ -37,6 +37,8 @@ const parser = http.parser;
 const response = http.response;
 
 pub const max_stations: u32 = 64;
+/// Room for the answer to a rejected request (`Conn.reject`).
+const reject_len_max = 256;
 const initial_in: u32 = 4096;
 /// A response larger than this is sent from a buffer allocated for it;
 /// the connection's buffer does not keep that size.
@@ -319,7 +321,7 @@ pub const Conn = struct {
             // The parser said incomplete, so the request may need more
             // room, up to the most a request may take.
             const max = c.station.server.limits.maxRequest();
-            if (c.in.len >= max) return c.reject(431);
+            if (c.in.len >= max) return c.reject(.header_fields_too_large);
             const grown = alloc.realloc(c.in, @min(max, c.in.len * 2)) catch return c.close();
             c.in = grown;
         }
@@ -346,7 +348,7 @@ pub const Conn = struct {
         const result = parser.parse(c.in[0..c.in_len], c.station.server.limits, &c.request);
         switch (result) {
             .incomplete => c.startRecv(),
-            .reject => |status| c.reject(@intFromEnum(status)),
+            .reject => |status| c.reject(status),
             .complete => |done| {
                 c.request_len = done.consumed;
                 _ = c.station.server.metrics.requests.fetchAdd(1, .monotonic);
@@ -372,10 +374,13 @@ pub const Conn = struct {
         c.station.loop.submit(&c.recv_op);
     }
 
-    fn reject(c: *Conn, status: u16) void {
+    fn reject(c: *Conn, status: parser.Status) void {
         _ = c.station.server.metrics.rejected.fetchAdd(1, .monotonic);
-        var buf: [256]u8 = undefined;
-        const n = response.writeError(&buf, status, &c.station.date) catch unreachable;
+        var buf: [reject_len_max]u8 = undefined;
+        // Cannot fail: every `parser.Status` is 4xx or 5xx and its answer
+        // fits (test "server: every rejection fits its buffer"). Were it
+        // to, the connection closes unanswered.
+        const n = response.writeError(&buf, @intFromEnum(status), &c.station.date) catch return c.close();
         c.out.appendSlice(alloc, buf[0..n]) catch return c.close();
         c.close_after_send = true;
         c.state = .closing;
@@ -490,3 +495,12 @@ pub const Conn = struct {
         }
     }
 };
+
+test "server: every rejection fits its buffer" {
+    var date = response.Date.init(4_102_444_800); // 2100-01-01: widest year.
+    inline for (@typeInfo(parser.Status).@"enum".fields) |field| {
+        var buf: [reject_len_max]u8 = undefined;
+        const n = try response.writeError(&buf, field.value, &date);
+        try std.testing.expect(n <= reject_len_max);
+    }
+}

@@ -106,7 +106,7 @@ pub const Driver = struct {
         if (deadline_ns <= now_ns) return false;
         assert(deadline_ns - now_ns <= max_delay_ms * ns_per_ms);
         // Rounded up: never early.
-        const when = std.math.divCeil(u64, deadline_ns, ns_per_ms) catch unreachable;
+        const when = deadline_ns / ns_per_ms + @intFromBool(deadline_ns % ns_per_ms != 0);
         d.wheel.lock.lock();
         if (when <= d.wheel.now) {
             // We were preempted since reading the clock, and the driver
@@ -213,13 +213,22 @@ pub fn instance() *Driver {
 }
 
 /// The process-wide driver with its thread running (started on first use).
-pub fn running() std.Thread.SpawnError!*Driver {
+/// `out_of_memory` or `invalid_state` (the code these errors had before
+/// the mapping was made exhaustive) when the wheel's thread cannot start.
+pub fn running() error{ OutOfMemory, InvalidState }!*Driver {
     if (global_state.load(.acquire) == 2) return &global;
     const d = instance();
     global_lock.lock();
     defer global_lock.unlock();
     if (global_state.load(.monotonic) == 1) {
-        try d.start();
+        d.start() catch |err| return switch (err) {
+            error.OutOfMemory => error.OutOfMemory,
+            error.SystemResources,
+            error.ThreadQuotaExceeded,
+            error.LockedMemoryLimitExceeded,
+            error.Unexpected,
+            => error.InvalidState,
+        };
         // Runs until the process exits.
         d.thread.?.detach();
         global_state.store(2, .release);
