@@ -12,7 +12,7 @@ test {
     _ = @import("core/bell.zig");
     _ = @import("os/thread_exit.zig");
     _ = @import("core/rng.zig");
-    _ = @import("sync/raw_mutex.zig");
+    _ = @import("core/raw_mutex.zig");
     _ = @import("sync/all.zig");
     _ = @import("atomic/all.zig");
     _ = @import("chan/all.zig");

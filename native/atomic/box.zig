@@ -7,7 +7,7 @@
 //! what `compareAndSwap` compares: comparing by version instead of by bytes
 //! is O(1) and has no ABA problem.
 const std = @import("std");
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("../core/raw_mutex.zig").RawMutex;
 
 pub const max_len: u32 = 1 << 30;
 

@@ -51,7 +51,7 @@
 //! the wait for the next sweep), and at once unless its handle is in
 //! flight from a wrapper that was collected.
 const std = @import("std");
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("raw_mutex.zig").RawMutex;
 const Code = @import("code.zig").Code;
 const clock = @import("../os/clock.zig");
 const Rng = @import("rng.zig").Rng;

@@ -11,7 +11,7 @@
 //! queue's lock, so exactly one of them wins.
 const std = @import("std");
 const futex = @import("../os/futex.zig");
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("raw_mutex.zig").RawMutex;
 const Cq = @import("cq.zig").Cq;
 const Code = @import("code.zig").Code;
 const clock = @import("../os/clock.zig");

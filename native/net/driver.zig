@@ -92,7 +92,7 @@ pub const Driver = struct {
 
 var process_driver: Driver = undefined;
 var started = std.atomic.Value(u8).init(0);
-var start_lock: @import("../sync/raw_mutex.zig").RawMutex = .{};
+var start_lock: @import("../core/raw_mutex.zig").RawMutex = .{};
 
 /// The process's driver, started on first use.
 pub fn running() error{ Limit, OutOfMemory }!*Driver {

@@ -3,7 +3,7 @@
 //! four bytes instead of a URL and every isolate resolves an id to its
 //! name once. Ids are never reused; the table is bounded.
 const std = @import("std");
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("../core/raw_mutex.zig").RawMutex;
 
 /// The most distinct task functions a process may register.
 pub const capacity: u32 = 4096;

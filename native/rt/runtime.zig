@@ -25,7 +25,7 @@ const wq = @import("../core/wait_queue.zig");
 const WaitQueue = wq.WaitQueue;
 const Waiter = wq.Waiter;
 const cq_mod = @import("../core/cq.zig");
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("../core/raw_mutex.zig").RawMutex;
 const registry = @import("registry.zig");
 
 /// The most tasks alive (queued or running) in one runtime; `spawn` fails

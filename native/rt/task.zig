@@ -19,7 +19,7 @@ const wq = @import("../core/wait_queue.zig");
 const WaitQueue = wq.WaitQueue;
 const Waiter = wq.Waiter;
 const Cq = @import("../core/cq.zig").Cq;
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("../core/raw_mutex.zig").RawMutex;
 const SchedTask = @import("../sched/task.zig").Task;
 const Bytes = @import("bytes.zig").Bytes;
 

@@ -35,7 +35,7 @@
 //! store is visible (x86's store buffer does exactly that), and both
 //! sides could miss each other.
 const std = @import("std");
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("../core/raw_mutex.zig").RawMutex;
 
 pub const max_workers: u32 = 64;
 

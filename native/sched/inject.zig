@@ -10,7 +10,7 @@ const std = @import("std");
 const task_mod = @import("task.zig");
 const Task = task_mod.Task;
 const List = task_mod.List;
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("../core/raw_mutex.zig").RawMutex;
 
 pub const Inject = struct {
     lock: RawMutex = .{},

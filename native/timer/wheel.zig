@@ -28,7 +28,7 @@ const assert = std.debug.assert;
 const wq = @import("../core/wait_queue.zig");
 const Waiter = wq.Waiter;
 const WaitQueue = wq.WaitQueue;
-const RawMutex = @import("../sync/raw_mutex.zig").RawMutex;
+const RawMutex = @import("../core/raw_mutex.zig").RawMutex;
 
 pub const slot_bits: u6 = 6;
 pub const slots_per_level: u32 = 1 << slot_bits;
