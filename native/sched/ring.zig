@@ -362,7 +362,7 @@ const Stress = struct {
     owner_done: std.atomic.Value(bool) = .init(false),
     stolen: std.atomic.Value(u32) = .init(0),
     overflowed: std.atomic.Value(u32) = .init(0),
-    gate: @import("../sync/all.zig").StartGate = .{},
+    gate: @import("../testing/support.zig").StartGate = .{},
 
     fn take(s: *Stress, t: *Task) void {
         _ = s.taken[indexOf(s.tasks, t)].fetchAdd(1, .monotonic);

@@ -14,7 +14,7 @@ const Runner = runner.Runner;
 const Rng = @import("../core/rng.zig").Rng;
 const futex = @import("../os/futex.zig");
 const clock = @import("../os/clock.zig");
-const support = @import("../sync/all.zig");
+const support = @import("../testing/support.zig");
 const TestQueue = support.TestQueue;
 
 /// Generous: a loaded 2-core machine is slow, never stuck.

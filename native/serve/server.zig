@@ -26,15 +26,14 @@ const Socket = socket.Socket;
 const Loop = reactor.Loop;
 const Op = reactor.Op;
 const Registration = reactor.Registration;
-const http = @import("../http/all.zig");
 const Interrupt = @import("../core/cq.zig").Interrupt;
 
 fn wakeLoop(context: *anyopaque) void {
     const loop: *Loop = @ptrCast(@alignCast(context));
     loop.wake();
 }
-const parser = http.parser;
-const response = http.response;
+const parser = @import("../http/parser.zig");
+const response = @import("../http/response.zig");
 
 pub const max_stations: u32 = 64;
 /// Room for the answer to a rejected request (`Conn.reject`).

@@ -154,7 +154,7 @@ pub const Condvar = struct {
 // ---------------------------------------------------------------- tests
 
 const testing = std.testing;
-const support = @import("all.zig");
+const support = @import("../testing/support.zig");
 const TestQueue = support.TestQueue;
 
 test "condvar: wait times out holding the mutex; wait needs the mutex" {

@@ -209,7 +209,7 @@ pub const Mutex = struct {
 // ---------------------------------------------------------------- tests
 
 const testing = std.testing;
-const support = @import("all.zig");
+const support = @import("../testing/support.zig");
 const TestQueue = support.TestQueue;
 
 test "mutex: try_lock, lock, unlock, not_locked" {

@@ -227,7 +227,7 @@ pub const RwLock = struct {
 // ---------------------------------------------------------------- tests
 
 const testing = std.testing;
-const support = @import("all.zig");
+const support = @import("../testing/support.zig");
 const TestQueue = support.TestQueue;
 
 test "rwlock: readers share, a writer excludes, not_locked" {

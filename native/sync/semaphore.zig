@@ -197,7 +197,7 @@ pub const Semaphore = struct {
 // ---------------------------------------------------------------- tests
 
 const testing = std.testing;
-const support = @import("all.zig");
+const support = @import("../testing/support.zig");
 const TestQueue = support.TestQueue;
 const max = Semaphore.max_permits;
 
