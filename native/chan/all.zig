@@ -4,6 +4,7 @@ test {
     _ = @import("message.zig");
     _ = @import("port.zig");
     _ = @import("mpsc.zig");
+    _ = @import("mpsc_test.zig");
     _ = @import("broadcast.zig");
     _ = @import("oneshot.zig");
 }
