@@ -246,22 +246,7 @@ pub const Loop = struct {
             if (left == null or left.? == 0) break;
         }
         loop.wake_seen = false;
-        return loop.runCompleted();
-    }
-
-    fn runCompleted(loop: *Loop) u32 {
-        // Only the ops completed so far: callbacks that submit again are
-        // run by the next poll, so one poll does bounded work.
-        var batch = loop.completed;
-        loop.completed = .{};
-        var count: u32 = 0;
-        while (batch.pop()) |op| {
-            assert(op.internal.where == .completed);
-            op.internal.where = .idle;
-            op.callback(op);
-            count += 1;
-        }
-        return count;
+        return loop.completed.runCompleted();
     }
 
     /// Take packets until `settled(ctx)`, at most `settle_limit_ns`.

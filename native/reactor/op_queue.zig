@@ -1,4 +1,5 @@
-//! Pieces every backend shares: the intrusive FIFO of ops, and (for the
+//! Pieces every backend shares: the intrusive FIFO of ops and the run of
+//! completed callbacks, and (for the
 //! readiness core, readiness.zig, under epoll and kqueue) the one
 //! nonblocking syscall an op stands for. A backend's `OpState` must have `next: ?*Op` (the queue's
 //! link) and, for `attempt`, `started: bool` (a connect in progress).
@@ -42,6 +43,23 @@ pub const Queue = struct {
             return true;
         }
         return false;
+    }
+
+    /// Run the callbacks of the completed ops in `q`, taking the whole
+    /// list first: callbacks that submit again complete into `q` for the
+    /// next poll, so one poll does bounded work. The backend's
+    /// `OpState.where` must have `completed` and `idle`. How many ran.
+    pub fn runCompleted(q: *Queue) u32 {
+        var batch = q.*;
+        q.* = .{};
+        var count: u32 = 0;
+        while (batch.pop()) |op| {
+            assert(op.internal.where == .completed);
+            op.internal.where = .idle;
+            op.callback(op);
+            count += 1;
+        }
+        return count;
     }
 };
 

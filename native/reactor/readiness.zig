@@ -235,7 +235,7 @@ pub fn Loop(comptime Poller: type) type {
                 },
                 .io => |io| loop.ready(io),
             };
-            return loop.runCompleted();
+            return loop.completed.runCompleted();
         }
 
         fn ready(loop: *Self, io: Io) void {
@@ -268,21 +268,6 @@ pub fn Loop(comptime Poller: type) type {
                 loop.waiting -= 1;
                 loop.complete(op);
             }
-        }
-
-        fn runCompleted(loop: *Self) u32 {
-            // Only the ops completed so far: callbacks that submit again
-            // are run by the next poll, so one poll does bounded work.
-            var batch = loop.completed;
-            loop.completed = .{};
-            var count: u32 = 0;
-            while (batch.pop()) |op| {
-                assert(op.internal.where == .completed);
-                op.internal.where = .idle;
-                op.callback(op);
-                count += 1;
-            }
-            return count;
         }
 
         fn queueOf(op: *Op) *Queue {
