@@ -1,8 +1,8 @@
 // Runs in a subprocess (a crash must fail the test, not kill the runner):
 // Workers waiting on avx in every way are ended in every way, many times,
 // while the objects they wait on keep being granted. Prints "ok <json>".
-import { AtomicCounter, listen, mpsc, Mutex, Runtime, Semaphore, serve, sleep } from "../../mod.ts";
-import { lib } from "../../src/ffi/library.ts";
+import { AtomicCounter, listen, mpsc, Mutex, Semaphore, sleep } from "../../mod.ts";
+import { openQueues, queuesSettled, runtimeAndServerStart } from "./common.ts";
 
 const rounds = Number(Deno.args[0] ?? 10);
 const kinds = ["sleep", "lock", "permit", "recv", "send", "accept", "read"];
@@ -10,7 +10,7 @@ const ends = ["terminate", "close", "throw"] as const;
 const url = new URL("../workers/ending.ts", import.meta.url);
 
 await sleep(1); // this isolate's queue and the relay exist from here on
-const queuesBefore = lib().avx_cq_open_count();
+const queuesBefore = openQueues();
 const mutex = new Mutex();
 const guard = mutex.lockSync();
 const sem = new Semaphore(0);
@@ -68,19 +68,8 @@ await sleep(5);
 const counter = new AtomicCounter();
 counter.add(1);
 // Queues of the ended Workers are closed by their threads' exit.
-let queues = lib().avx_cq_open_count();
-for (let i = 0; i < 200 && queues > queuesBefore; i++) {
-  await sleep(10);
-  queues = lib().avx_cq_open_count();
-}
-await using rt = await Runtime.create({ workerThreads: 2 });
-const t = await rt.spawn<number>(new URL("../tasks/tasks.ts", import.meta.url).href, "doubleLater", 21);
-await using server = await serve(
-  { hostname: "127.0.0.1", port: 0, workers: 1 },
-  new URL("../net/handlers.ts", import.meta.url).href,
-  "default",
-);
-const body = await (await fetch(`http://127.0.0.1:${server.addr.port}/`)).text();
+const queues = await queuesSettled(queuesBefore, 200);
+const { task: t, body } = await runtimeAndServerStart(21, 1);
 listener.close();
 await served.catch(() => {});
 console.log("ok " + JSON.stringify({ ended, queuesBefore, queues, task: t, body }));

@@ -2,8 +2,8 @@
 // then ending (half return to an idle loop and are terminated, half close
 // themselves); afterwards a Runtime and a server still start, and every
 // completion queue is back. Prints "ok <json>".
-import { Runtime, serve, sleep } from "../../mod.ts";
-import { lib } from "../../src/ffi/library.ts";
+import { sleep } from "../../mod.ts";
+import { openQueues, queuesSettled, runtimeAndServerStart } from "./common.ts";
 
 const count = Number(Deno.args[0] ?? 1000);
 const batch = 16;
@@ -17,7 +17,7 @@ const src = `
 `;
 const url = `data:text/javascript,${encodeURIComponent(src)}`;
 await sleep(1);
-const queuesBefore = lib().avx_cq_open_count();
+const queuesBefore = openQueues();
 for (let i = 0; i < count; i += batch) {
   await Promise.all(
     Array.from({ length: Math.min(batch, count - i) }, (_, j) =>
@@ -35,17 +35,6 @@ for (let i = 0; i < count; i += batch) {
       })),
   );
 }
-let queues = lib().avx_cq_open_count();
-for (let i = 0; i < 300 && queues > queuesBefore; i++) {
-  await sleep(10);
-  queues = lib().avx_cq_open_count();
-}
-await using rt = await Runtime.create({ workerThreads: 2 });
-const task = await rt.spawn<number>(new URL("../tasks/tasks.ts", import.meta.url).href, "doubleLater", 4);
-await using server = await serve(
-  { hostname: "127.0.0.1", port: 0, workers: 2 },
-  new URL("../net/handlers.ts", import.meta.url).href,
-  "default",
-);
-const body = await (await fetch(`http://127.0.0.1:${server.addr.port}/`)).text();
+const queues = await queuesSettled(queuesBefore, 300);
+const { task, body } = await runtimeAndServerStart(4, 2);
 console.log("ok " + JSON.stringify({ count, queuesBefore, queues, task, body }));

@@ -3,7 +3,7 @@
 // thread), waits on a lock through the first copy, and is terminated. Both
 // of its queues must close, and the lock must pass on. Prints "ok <json>".
 import { Mutex, sleep } from "../../mod.ts";
-import { lib } from "../../src/ffi/library.ts";
+import { openQueues, queuesSettled } from "./common.ts";
 
 const root = new URL("../../", import.meta.url);
 const copy = await Deno.makeTempDir({ prefix: "avx-copy-" });
@@ -20,7 +20,7 @@ const cp = async (from: URL, to: string) => {
 await cp(new URL("src/", root), `${copy}/src`);
 
 await sleep(1);
-const before = lib().avx_cq_open_count();
+const before = openQueues();
 const m = new Mutex();
 const g = m.lockSync();
 const src = `
@@ -39,13 +39,9 @@ await new Promise<void>((resolve) => {
   w.onmessage = () => resolve();
   w.postMessage(m.handle);
 });
-const during = lib().avx_cq_open_count();
+const during = openQueues();
 w.terminate();
-let after = lib().avx_cq_open_count();
-for (let i = 0; i < 300 && after > before; i++) {
-  await sleep(10);
-  after = lib().avx_cq_open_count();
-}
+const after = await queuesSettled(before, 300);
 g.unlock();
 using g2 = await m.lock({ timeout: 5000 });
 g2.unlock();
