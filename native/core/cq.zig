@@ -60,8 +60,6 @@ pub const Cq = struct {
     /// compare-and-swap from the id it was asked for, so a stale id (the
     /// slot since closed and reopened by another isolate) closes nothing.
     id_word: std.atomic.Value(u32) = .init(0),
-    /// Bell rings (metrics and tests).
-    rings: std.atomic.Value(u64) = .init(0),
     /// Set while the owner isolate blocks in a native call that a
     /// completion should end (a server station polling its reactor): every
     /// post also calls it: the bell cannot end a native call.
@@ -103,7 +101,6 @@ pub const Cq = struct {
         // Pairs with `arm`: either the isolate sees our push, or we see it
         // armed and ring.
         if (cq.armed.swap(0, .seq_cst) == 1) {
-            _ = cq.rings.fetchAdd(1, .monotonic);
             bell.ring(cq.index);
         }
     }
@@ -277,7 +274,6 @@ pub fn open() i32 {
         std.debug.assert(cq.live == 0 and cq.ready_head == null);
         cq.done.store(null, .seq_cst);
         cq.armed.store(0, .seq_cst);
-        cq.rings.store(0, .monotonic);
         cq.interrupt.store(null, .seq_cst);
         cq.index = @intCast(i);
         cq.owner = std.Thread.getCurrentId();

@@ -50,11 +50,6 @@ export fn avx_bell_awaited() i32 {
     return @intCast(bell.awaited());
 }
 
-/// Open queues not registered with the running relay (diagnostics).
-export fn avx_bell_unregistered() i32 {
-    return @intCast(bell.unregistered());
-}
-
 /// An isolate is about to post queue `id`'s registration: 1, or 0 when no
 /// relay runs (wait for its "ready" message) or the queue is not open.
 export fn avx_bell_announce(id: f64) i32 {

@@ -154,9 +154,3 @@ export fn avx_cq_registered(id: f64) i32 {
 export fn avx_cq_open_count() i32 {
     return @intCast(cq_mod.openCount());
 }
-
-/// Bell rings this queue has had.
-export fn avx_cq_rings(id: f64) f64 {
-    const cq = abi.queue(id) catch |err| return @floatFromInt(abi.fail(err));
-    return @floatFromInt(cq.rings.load(.monotonic));
-}

@@ -33,7 +33,6 @@ export const symbols = {
   avx_cq_pending: { parameters: [/* id */ "f64"], result: "i32" },
   avx_cq_registered: { parameters: [/* id */ "f64"], result: "i32" },
   avx_cq_open_count: { parameters: [], result: "i32" },
-  avx_cq_rings: { parameters: [/* id */ "f64"], result: "f64" },
   // native/ffi/bell.zig
   avx_bell_nonce: { parameters: [], result: "i32" },
   avx_bell_claim: { parameters: [], result: "i32" },
@@ -41,7 +40,6 @@ export const symbols = {
   avx_bell_attach: { parameters: [], result: "i32" },
   avx_bell_registered: { parameters: [/* id */ "f64", /* epoch */ "u32"], result: "i32" },
   avx_bell_awaited: { parameters: [], result: "i32" },
-  avx_bell_unregistered: { parameters: [], result: "i32" },
   avx_bell_announce: { parameters: [/* id */ "f64"], result: "i32" },
   avx_bell_wait: { parameters: [/* out */ "buffer", /* cap */ "u32", /* timeout */ "f64"], result: "i32" },
   avx_bell_kick: { parameters: [], result: "void" },

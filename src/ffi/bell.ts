@@ -36,12 +36,10 @@ function channelName(): string {
   return `avx.bell.${lib().avx_bell_nonce()}`;
 }
 
-let starting: Promise<void> | undefined;
-
 /** Start the relay if none runs (and nobody else is starting one). */
 export function ensureRelay(): void {
   if (lib().avx_bell_claim() !== 1) return;
-  starting = startRelay().catch((e) => {
+  startRelay().catch((e) => {
     // The claim expires and another isolate (or this one, at its next
     // check) tries again.
     console.error("avx: could not start the bell relay:", e);
@@ -93,11 +91,6 @@ export function register(id: number, sab: SharedArrayBuffer): boolean {
 /** Wake the relay so that it notices its isolate is being torn down. */
 export function kickRelay(): void {
   lib().avx_bell_kick();
-}
-
-/** Whether a relay start is in progress in this isolate (tests). @internal */
-export function relayStarting(): Promise<void> | undefined {
-  return starting;
 }
 
 /**
