@@ -19,6 +19,7 @@ const Kind = @import("core/handles.zig").Kind;
 const Errno = @import("os/socket.zig").Errno;
 const abi_version = @import("ffi/core.zig").abi_version;
 const token_index_bits = @import("core/cq.zig").index_bits;
+const ffi_core = @import("ffi/core.zig");
 const address_len = @import("ffi/net.zig").address_len;
 const rt = @import("ffi/rt.zig");
 const rt_metrics = @import("rt/metrics.zig");
@@ -166,7 +167,10 @@ fn writeConstants(w: *std.Io.Writer) !void {
         \\/** Bytes of a socket address record (native/ffi/net.zig). @internal */
         \\export const ADDRESS_LEN = {d};
         \\
-    , .{ token_index_bits, address_len });
+        \\/** Bits of `avx_cq_arm`'s result (native/ffi/core.zig). @internal */
+        \\export const CqArm = {{ READY: {d}, UNREGISTERED: {d} }} as const;
+        \\
+    , .{ token_index_bits, address_len, ffi_core.arm_ready, ffi_core.arm_unregistered });
     try w.print(
         \\
         \\/** Steps `avx_rt_next` returns (native/ffi/rt.zig). @internal */

@@ -112,12 +112,20 @@ export fn avx_cq_close(id: f64) i32 {
     return 0;
 }
 
-/// Say the isolate goes idle. 1: completions are ready, drain now; 0: the
-/// bell will ring when one arrives.
+/// Say the isolate goes idle. Bit 0: completions are ready, drain now
+/// (else the bell will ring when one arrives). Bit 1: the queue is not
+/// registered with a running relay, so no ring can reach it yet: poll.
+/// One call, since every wait that goes idle asks both.
 export fn avx_cq_arm(id: f64) i32 {
     const cq = abi.queue(id) catch |err| return abi.fail(err);
-    return @intFromBool(cq.arm());
+    const ready: i32 = if (cq.arm()) arm_ready else 0;
+    const unregistered: i32 = if (bell.registeredNow(@as(u32, cq.gen) << 8 | cq.index)) 0 else arm_unregistered;
+    return ready | unregistered;
 }
+
+/// Bits of `avx_cq_arm`'s result.
+pub const arm_ready: i32 = 1;
+pub const arm_unregistered: i32 = 2;
 
 /// Copy up to `cap / 2` completions into `out` as (token, result) pairs;
 /// returns how many.

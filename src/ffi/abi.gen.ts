@@ -270,6 +270,9 @@ export const TOKEN_SLOT_BITS = 20;
 /** Bytes of a socket address record (native/ffi/net.zig). @internal */
 export const ADDRESS_LEN = 19;
 
+/** Bits of `avx_cq_arm`'s result (native/ffi/core.zig). @internal */
+export const CqArm = { READY: 1, UNREGISTERED: 2 } as const;
+
 /** Steps `avx_rt_next` returns (native/ffi/rt.zig). @internal */
 export const RtNext = { IDLE: 0, TASK: 1, YIELD: 2, SHUTDOWN: 3 } as const;
 

@@ -17,7 +17,7 @@ import { lib } from "./library.ts";
 import { AvxError, checkOptions, describeValue, invalidArgument } from "../errors.ts";
 import type { Resource } from "../resource.ts";
 import { ensureRelay, kickRelay, register } from "./bell.ts";
-import { TOKEN_SLOT_BITS } from "./abi.gen.ts";
+import { CqArm, TOKEN_SLOT_BITS } from "./abi.gen.ts";
 
 /** Options of every operation that may wait. */
 export interface WaitOptions {
@@ -39,6 +39,7 @@ const BATCH = 256;
 const HEARTBEAT_MS = 1000;
 /** How often an isolate not yet registered with the relay polls its queue. */
 const POLL_MS = 2;
+const { READY: ARM_READY, UNREGISTERED: ARM_UNREGISTERED } = CqArm;
 /** A registration not taken after this long is sent again. */
 const REREGISTER_MS = 200;
 /** Tokens are `slot | generation << TOKEN_SLOT_BITS` (native/core/cq.zig). */
@@ -185,19 +186,22 @@ class CompletionQueue {
 
   #arm(): void {
     this.#armed = true;
+    // Read before arming: a ring after this bumps the word past `seen`, so
+    // the wait below returns at once instead of missing it.
+    const seen = Atomics.load(this.#word, 0);
+    const armed = lib().avx_cq_arm(this.id);
+    // A negative status: this queue is closed (its isolate is leaving).
+    if (armed < 0) return;
     // Until the relay has our registration (it starts with the first wait
-    // of the process, in about 50-150 ms), poll instead of sleeping.
-    if (this.#poll === undefined && lib().avx_cq_registered(this.id) !== 1) {
+    // of the process, in about 50-150 ms), poll besides sleeping.
+    if (armed & ARM_UNREGISTERED && this.#poll === undefined) {
       this.#poll = setTimeout(() => {
         this.#poll = undefined;
         this.#tryRegister();
         this.drain();
       }, POLL_MS);
     }
-    // Read before arming: a ring after this bumps the word past `seen`, so
-    // the wait below returns at once instead of missing it.
-    const seen = Atomics.load(this.#word, 0);
-    if (lib().avx_cq_arm(this.id) === 1) {
+    if (armed & ARM_READY) {
       queueMicrotask(() => this.drain());
       return;
     }
